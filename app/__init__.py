@@ -1,0 +1,82 @@
+"""StockFlow: the app factory, which reads as the table of contents."""
+
+import logging
+import os
+
+from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+from app.config import load_config
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a positive id that fits the database's integer columns."""
+
+    def __init__(self, map, **kwargs):
+        super().__init__(map, min=1, max=2**31 - 1)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app; ``config`` overrides what the environment says (tests use it)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(load_config(app.instance_path))
+    if config:
+        app.config.update(config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.url_map.converters["id"] = IdConverter
+
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_commands(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    """One log level for the app, from ``LOG_LEVEL``."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("app").setLevel(app.config["LOG_LEVEL"])
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+
+
+def register_extensions(app: Flask) -> None:
+    """The database and the API (whose init also installs the problem error handlers)."""
+    from app.extensions import api, db
+
+    db.init_app(app)
+    api.init_app(app)
+    api.register_converter(
+        IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    """One blueprint per feature."""
+    from app import health
+    from app.companies.routes import bp as companies_bp
+    from app.extensions import api
+    from app.products.routes import bp as products_bp
+    from app.warehouses.routes import bp as warehouses_bp
+
+    for bp in (health.bp, companies_bp, warehouses_bp, products_bp):
+        api.register_blueprint(bp)
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Authentication before every request; headers on every response."""
+    from app import auth
+
+    app.before_request(auth.authenticate)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+def register_commands(app: Flask) -> None:
+    """``flask create-company``, ``flask create-api-key``, ``flask seed-demo``."""
+    from app import cli
+
+    cli.register(app)

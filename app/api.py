@@ -1,0 +1,204 @@
+"""What every feature blueprint shares: request parsing and the request transaction.
+
+- ``Blueprint``: flask-smorest's, with a parser that reads JSON numbers as exact
+  ``Decimal``, answers 400 (not 422) to invalid input and 415 to a body that is
+  not JSON.
+- ``transactional``: one database transaction per mutating request, committed only
+  when the response is a success, with ``Idempotency-Key`` replay stored in that
+  same transaction.
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+import hashlib
+import json
+
+import flask_smorest
+import sqlalchemy as sa
+from flask import Response, make_response, request
+from marshmallow.utils import missing
+from webargs.flaskparser import FlaskParser, abort
+
+from app import auth
+from app.errors import Problem, problem_type_uri
+from app.extensions import db
+from app.models import IdempotencyKey
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class JSONParser(FlaskParser):
+    """webargs parser: exact decimals, 400 on bad input, 415 on non-JSON bodies."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req):
+        if not req.is_json:
+            if req.get_data(cache=True):
+                abort(
+                    415,
+                    message="The request body must be JSON (Content-Type: application/json).",
+                )
+            return missing
+        try:
+            return json.loads(
+                req.get_data(cache=True),
+                parse_float=decimal.Decimal,
+                parse_constant=_reject_constant,
+            )
+        except json.JSONDecodeError:
+            raise
+        except (ValueError, RecursionError):
+            abort(400, messages={"json": ["Invalid JSON body."]})
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest Blueprint using the StockFlow parser and pagination defaults."""
+
+    ARGUMENTS_PARSER = JSONParser()
+    PAGINATION_ARGUMENTS_PARSER = JSONParser()
+    DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 200}
+
+
+class SQLPage(flask_smorest.Page):
+    """flask-smorest pagination over a SQLAlchemy ``Select``: LIMIT/OFFSET and a COUNT."""
+
+    @property
+    def items(self):
+        """The rows of the requested page."""
+        return list(
+            db.session.scalars(
+                self.collection.limit(self.page_params.page_size).offset(
+                    self.page_params.first_item
+                )
+            )
+        )
+
+    @property
+    def item_count(self):
+        """How many rows the whole collection has."""
+        return db.session.scalar(
+            sa.select(sa.func.count()).select_from(self.collection.order_by(None).subquery())
+        )
+
+
+def _fingerprint() -> str:
+    """What makes two requests 'the same': method, path, query and body."""
+    digest = hashlib.sha256()
+    for part in (request.method, request.path, request.query_string.decode("latin-1")):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH) or not key.isascii() or not all(
+        32 < ord(c) < 127 for c in key
+    ):
+        raise Problem(
+            400,
+            f"{IDEMPOTENCY_HEADER} must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters.",
+            type_=problem_type_uri("validation-error"),
+            title="Invalid request",
+            errors={IDEMPOTENCY_HEADER: ["Not a valid idempotency key."]},
+        )
+    return key
+
+
+def _replay(record: IdempotencyKey, fingerprint: str) -> Response:
+    """The stored response of the first request, or a 422 if this one differs."""
+    if record.fingerprint != fingerprint:
+        raise Problem(
+            422,
+            f"This {IDEMPOTENCY_HEADER} was already used with a different request.",
+            type_=problem_type_uri("idempotency-key-reused"),
+        )
+    if record.status_code is None:  # pragma: no cover - only if a crash left a placeholder
+        raise Problem(
+            409,
+            "A request with this Idempotency-Key is still in progress; retry later.",
+            type_=problem_type_uri("idempotency-key-in-progress"),
+        )
+    response = Response(
+        record.response_body, status=record.status_code, mimetype="application/json"
+    )
+    for name, value in json.loads(record.response_headers or "{}").items():
+        response.headers[name] = value
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _find_key(company_id: int, key: str) -> IdempotencyKey | None:
+    return db.session.scalar(
+        sa.select(IdempotencyKey).where(
+            IdempotencyKey.company_id == company_id, IdempotencyKey.key == key
+        )
+    )
+
+
+def _claim_key(company_id: int, key: str, fingerprint: str) -> IdempotencyKey | Response:
+    """Insert the key before doing the work; a concurrent twin waits on it, then replays."""
+    existing = _find_key(company_id, key)
+    if existing is not None:
+        return _replay(existing, fingerprint)
+    record = IdempotencyKey(company_id=company_id, key=key, fingerprint=fingerprint)
+    db.session.add(record)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        # another request with this key committed first: answer as it did
+        db.session.rollback()
+        existing = _find_key(company_id, key)
+        return _replay(existing, fingerprint)
+    return record
+
+
+def transactional(view):
+    """Run a mutating view in one transaction, committed only on success.
+
+    With an ``Idempotency-Key`` header, the key and the response are stored in
+    the same transaction as the effect, and a retry replays that response. This
+    decorator goes outermost (above ``@bp.response``) because the stored response
+    is the serialized one.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        key = _idempotency_key()
+        record = None
+        # keys are per company; the operator's routes have none and ignore the header
+        if key is not None and auth.authenticated():
+            fingerprint = _fingerprint()
+            claimed = _claim_key(auth.current_company_id(), key, fingerprint)
+            if isinstance(claimed, Response):
+                return claimed
+            record = claimed
+        try:
+            response = make_response(view(*args, **kwargs))
+        except BaseException:
+            db.session.rollback()
+            raise
+        if response.status_code >= 400:
+            db.session.rollback()
+            return response
+        if record is not None:
+            record.status_code = response.status_code
+            record.response_body = response.get_data(as_text=True)
+            record.response_headers = json.dumps(
+                {name: response.headers[name] for name in ("Location",) if name in response.headers}
+            )
+        db.session.commit()
+        return response
+
+    return wrapper

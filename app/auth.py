@@ -1,0 +1,133 @@
+"""API keys and the current company.
+
+A key is ``sf_<prefix>_<secret>``: the prefix (not secret) finds the row, the
+SHA-256 of the whole key is compared in constant time. Keys carry 256 bits of
+randomness, so a fast hash is the right tool (a slow password hash protects
+low-entropy secrets, which these are not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import sqlalchemy as sa
+from flask import current_app, g, request
+
+from app.errors import Problem, problem_type_uri
+from app.extensions import db
+from app.models import ApiKey
+
+KEY_PREFIX = "sf"
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key(company_id: int, name: str) -> tuple[ApiKey, str]:
+    """Create a key row (flushed, not committed) and return it with the plaintext."""
+    prefix = secrets.token_hex(6)
+    plaintext = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(company_id=company_id, name=name, prefix=prefix, key_hash=hash_key(plaintext))
+    db.session.add(key)
+    db.session.flush()
+    return key, plaintext
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(
+        401,
+        detail,
+        type_=problem_type_uri("unauthorized"),
+        headers={"WWW-Authenticate": 'Bearer realm="stockflow"'},
+    )
+
+
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def company_for_key(token: str) -> int | None:
+    """The company of a valid, unrevoked key, else None."""
+    parts = token.split("_")
+    if len(parts) < 3 or parts[0] != KEY_PREFIX:
+        return None
+    row = db.session.execute(
+        sa.select(ApiKey.company_id, ApiKey.key_hash).where(
+            ApiKey.prefix == parts[1], ApiKey.revoked_at.is_(None)
+        )
+    ).first()
+    # compare even when the prefix is unknown, so timing says nothing either way
+    expected = row.key_hash if row else "0" * 64
+    if hmac.compare_digest(expected, hash_key(token)) and row is not None:
+        return row.company_id
+    return None
+
+
+def admin_only(view):
+    """Mark a view as the operator's: it takes the admin token, not an API key."""
+    view.admin_only = True
+    return view
+
+
+def authenticate() -> None:
+    """``before_request``: every ``/api/`` route needs a company's API key.
+
+    Safe by default: a new route is protected unless marked ``admin_only``. The
+    OpenAPI document and its UI are public; unknown routes fall through to 404.
+    """
+    if request.url_rule is None or request.blueprint == "api-docs":
+        return
+    if not request.path.startswith("/api/"):
+        return
+    view = current_app.view_functions[request.endpoint]
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        view = getattr(view_class, request.method.lower(), view)
+    if getattr(view, "admin_only", False):
+        require_admin_token()
+    else:
+        require_api_key()
+
+
+def require_api_key() -> None:
+    """The API key decides the company of the request."""
+    token = bearer_token()
+    if token is None:
+        raise _unauthorized("Missing API key: send 'Authorization: Bearer <api key>'.")
+    company_id = company_for_key(token)
+    if company_id is None:
+        raise _unauthorized("Invalid or revoked API key.")
+    g.company_id = company_id
+
+
+def require_admin_token() -> None:
+    """Only the operator's ``STOCKFLOW_ADMIN_TOKEN`` may create companies."""
+    configured = current_app.config.get("STOCKFLOW_ADMIN_TOKEN")
+    if not configured:
+        raise Problem(
+            403,
+            "Company creation over the API is disabled: STOCKFLOW_ADMIN_TOKEN is not set.",
+            type_=problem_type_uri("admin-disabled"),
+        )
+    token = bearer_token()
+    if token is None or not hmac.compare_digest(token.encode(), configured.encode()):
+        raise _unauthorized("Missing or invalid admin token.")
+
+
+def current_company_id() -> int:
+    """The company of the authenticated request."""
+    return g.company_id
+
+
+def authenticated() -> bool:
+    """Whether the request was authenticated with a company's API key."""
+    return "company_id" in g

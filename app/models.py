@@ -1,0 +1,405 @@
+"""Every table of StockFlow, with the invariants the database enforces.
+
+Tenancy is structural: every tenant-owned table carries ``company_id`` and every
+foreign key between tenant-owned tables includes it, so a row of one company can
+never point at a row of another. The parent tables expose ``(company_id, id)`` as a
+unique key for those composite foreign keys. The same layout lets the schema be
+distributed by ``company_id`` (e.g. Citus) later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from typing import Optional
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from app.extensions import db
+
+LEDGER_REASONS = (
+    "initial",
+    "receipt",
+    "sale",
+    "adjustment",
+    "transfer_in",
+    "transfer_out",
+    "return",
+)
+
+TWO_PLACES = decimal.Decimal("0.01")
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A timezone-aware timestamp on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are
+    written in UTC and read back as UTC-aware datetimes.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        """Normalise to UTC before writing."""
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        """Attach UTC to naive values (SQLite)."""
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class Money(sa.TypeDecorator):
+    """``NUMERIC(12, 2)`` that is a ``Decimal`` in Python on every backend.
+
+    SQLite has no decimal type and hands back floats; twelve significant digits
+    survive a float round trip exactly, so quantizing restores the exact value.
+    """
+
+    impl = sa.Numeric(12, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        """Ask SQLite for floats (converted below) instead of SQLAlchemy's lossy warning path."""
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.Numeric(12, 2, asdecimal=False))
+        return dialect.type_descriptor(sa.Numeric(12, 2))
+
+    def process_bind_param(self, value, dialect):
+        """Bind exact strings on SQLite so no float is ever built from user input."""
+        if value is not None and dialect.name == "sqlite":
+            return str(decimal.Decimal(value).quantize(TWO_PLACES))
+        return value
+
+    def process_result_value(self, value, dialect):
+        """Return a Decimal with exactly two places."""
+        if value is None:
+            return None
+        return decimal.Decimal(repr(value) if isinstance(value, float) else value).quantize(
+            TWO_PLACES
+        )
+
+
+# ledger ids grow without bound; SQLite only auto-increments INTEGER PRIMARY KEY
+BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def created_at_column() -> so.Mapped[dt.datetime]:
+    """A creation timestamp set by the database."""
+    return so.mapped_column(UTCDateTime(), server_default=sa.func.now(), nullable=False)
+
+
+def tenant_fk(columns: list[str], table: str, ondelete: str | None = None):
+    """A foreign key to ``table`` that includes ``company_id`` (see module docstring)."""
+    return sa.ForeignKeyConstraint(
+        ["company_id", *columns],
+        [f"{table}.company_id", f"{table}.id"],
+        ondelete=ondelete,
+    )
+
+
+class Company(db.Model):
+    """A tenant. Everything else belongs to exactly one company."""
+
+    __tablename__ = "companies"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+
+
+class ApiKey(db.Model):
+    """A company's API key, stored as a SHA-256 hash of the full key.
+
+    The key looks like ``sf_<prefix>_<secret>``; ``prefix`` is not secret and finds
+    the row, the hash is compared in constant time.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    company_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    name: so.Mapped[str] = so.mapped_column(sa.String(100))
+    prefix: so.Mapped[str] = so.mapped_column(sa.String(16), unique=True)
+    key_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+    revoked_at: so.Mapped[Optional[dt.datetime]] = so.mapped_column(UTCDateTime())
+
+
+class Warehouse(db.Model):
+    """A place where products are stocked."""
+
+    __tablename__ = "warehouses"
+    __table_args__ = (sa.UniqueConstraint("company_id", "id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    company_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    location: so.Mapped[Optional[str]] = so.mapped_column(sa.String(255))
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+    archived_at: so.Mapped[Optional[dt.datetime]] = so.mapped_column(UTCDateTime())
+
+
+class Product(db.Model):
+    """A sellable item; SKU unique per company, price exact to the cent."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        sa.UniqueConstraint("company_id", "id"),
+        sa.UniqueConstraint("company_id", "sku"),
+        sa.CheckConstraint("price >= 0", name="price_non_negative"),
+        sa.CheckConstraint(
+            "low_stock_threshold IS NULL OR low_stock_threshold >= 0",
+            name="threshold_non_negative",
+        ),
+        sa.Index(None, "company_id", "product_type"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    sku: so.Mapped[str] = so.mapped_column(sa.String(100))
+    price: so.Mapped[decimal.Decimal] = so.mapped_column(Money())
+    product_type: so.Mapped[str] = so.mapped_column(sa.String(50), server_default="regular")
+    low_stock_threshold: so.Mapped[Optional[int]]
+    is_bundle: so.Mapped[bool] = so.mapped_column(server_default=sa.false())
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+    updated_at: so.Mapped[dt.datetime] = so.mapped_column(
+        UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
+    )
+    archived_at: so.Mapped[Optional[dt.datetime]] = so.mapped_column(UTCDateTime())
+
+    inventory: so.Mapped[list[Inventory]] = so.relationship(
+        back_populates="product",
+        order_by="Inventory.warehouse_id",
+        overlaps="inventory",
+    )
+
+
+class Inventory(db.Model):
+    """The stock level of one product in one warehouse; never negative.
+
+    The ledger is the record of truth: ``quantity`` always equals the sum of the
+    product's ledger rows in that warehouse.
+    """
+
+    __tablename__ = "inventory"
+    __table_args__ = (
+        sa.UniqueConstraint("company_id", "product_id", "warehouse_id"),
+        tenant_fk(["product_id"], "products"),
+        tenant_fk(["warehouse_id"], "warehouses"),
+        sa.CheckConstraint("quantity >= 0", name="quantity_non_negative"),
+        sa.Index(None, "company_id", "warehouse_id"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    product_id: so.Mapped[int]
+    warehouse_id: so.Mapped[int]
+    quantity: so.Mapped[int] = so.mapped_column(server_default="0")
+    updated_at: so.Mapped[dt.datetime] = so.mapped_column(
+        UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
+    )
+
+    product: so.Mapped[Product] = so.relationship(back_populates="inventory", overlaps="inventory")
+
+
+class LedgerEntry(db.Model):
+    """One stock change, append-only: signed quantity, why, and the level after it.
+
+    ``occurred_at`` is when it happened (an import may backdate it);
+    ``recorded_at`` is when StockFlow wrote it. Rows written by one operation
+    share an ``operation_id``.
+    """
+
+    __tablename__ = "inventory_ledger"
+    __table_args__ = (
+        tenant_fk(["product_id"], "products"),
+        tenant_fk(["warehouse_id"], "warehouses"),
+        tenant_fk(["bundle_product_id"], "products"),
+        tenant_fk(["supplier_id"], "suppliers"),
+        sa.CheckConstraint(
+            "reason IN (" + ", ".join(f"'{r}'" for r in LEDGER_REASONS) + ")",
+            name="reason_known",
+        ),
+        sa.CheckConstraint("quantity_after >= 0", name="quantity_after_non_negative"),
+        sa.CheckConstraint("unit_cost IS NULL OR unit_cost >= 0", name="unit_cost_non_negative"),
+        # the low-stock alert: sales of a product in a warehouse within a window
+        sa.Index(
+            "ix_inventory_ledger_product_movements",
+            "company_id",
+            "product_id",
+            "warehouse_id",
+            "reason",
+            "occurred_at",
+        ),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(BigIntId, primary_key=True)
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    product_id: so.Mapped[int]
+    warehouse_id: so.Mapped[int]
+    reason: so.Mapped[str] = so.mapped_column(sa.String(20))
+    quantity_change: so.Mapped[int]
+    quantity_after: so.Mapped[int]
+    operation_id: so.Mapped[str] = so.mapped_column(sa.String(36))
+    reference: so.Mapped[Optional[str]] = so.mapped_column(sa.String(255))
+    note: so.Mapped[Optional[str]] = so.mapped_column(sa.Text())
+    bundle_product_id: so.Mapped[Optional[int]]
+    supplier_id: so.Mapped[Optional[int]]
+    unit_cost: so.Mapped[Optional[decimal.Decimal]] = so.mapped_column(Money())
+    occurred_at: so.Mapped[dt.datetime] = so.mapped_column(
+        UTCDateTime(), server_default=sa.func.now()
+    )
+    recorded_at: so.Mapped[dt.datetime] = created_at_column()
+
+
+class Supplier(db.Model):
+    """A company that supplies products."""
+
+    __tablename__ = "suppliers"
+    __table_args__ = (sa.UniqueConstraint("company_id", "id"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    company_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    contact_email: so.Mapped[Optional[str]] = so.mapped_column(sa.String(320))
+    phone: so.Mapped[Optional[str]] = so.mapped_column(sa.String(50))
+    notes: so.Mapped[Optional[str]] = so.mapped_column(sa.Text())
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+    archived_at: so.Mapped[Optional[dt.datetime]] = so.mapped_column(UTCDateTime())
+
+
+class SupplierProduct(db.Model):
+    """A supplier's offer for a product; at most one preferred supplier per product."""
+
+    __tablename__ = "supplier_products"
+    __table_args__ = (
+        sa.UniqueConstraint("company_id", "product_id", "supplier_id"),
+        tenant_fk(["product_id"], "products"),
+        tenant_fk(["supplier_id"], "suppliers"),
+        sa.CheckConstraint("cost_price IS NULL OR cost_price >= 0", name="cost_non_negative"),
+        sa.CheckConstraint(
+            "lead_time_days IS NULL OR lead_time_days >= 0", name="lead_time_non_negative"
+        ),
+        sa.CheckConstraint("min_order_quantity >= 1", name="min_order_positive"),
+        sa.CheckConstraint("pack_size >= 1", name="pack_size_positive"),
+        sa.Index(
+            "uq_supplier_products_one_preferred",
+            "company_id",
+            "product_id",
+            unique=True,
+            postgresql_where=sa.text("is_preferred"),
+            sqlite_where=sa.text("is_preferred"),
+        ),
+        sa.Index(None, "company_id", "supplier_id"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    product_id: so.Mapped[int]
+    supplier_id: so.Mapped[int]
+    supplier_sku: so.Mapped[Optional[str]] = so.mapped_column(sa.String(100))
+    cost_price: so.Mapped[Optional[decimal.Decimal]] = so.mapped_column(Money())
+    lead_time_days: so.Mapped[Optional[int]]
+    min_order_quantity: so.Mapped[int] = so.mapped_column(server_default="1")
+    pack_size: so.Mapped[int] = so.mapped_column(server_default="1")
+    is_preferred: so.Mapped[bool] = so.mapped_column(server_default=sa.false())
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+
+
+class BundleComponent(db.Model):
+    """``quantity`` units of ``component_product_id`` make one ``bundle_product_id``."""
+
+    __tablename__ = "bundle_components"
+    __table_args__ = (
+        tenant_fk(["bundle_product_id"], "products", ondelete="CASCADE"),
+        tenant_fk(["component_product_id"], "products"),
+        sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+        sa.CheckConstraint("bundle_product_id <> component_product_id", name="not_self"),
+        sa.Index("ix_bundle_components_component", "company_id", "component_product_id"),
+    )
+
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    bundle_product_id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    component_product_id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    quantity: so.Mapped[int]
+
+
+class ProductTypeThreshold(db.Model):
+    """A company's low-stock threshold for every product of one type."""
+
+    __tablename__ = "product_type_thresholds"
+    __table_args__ = (
+        sa.CheckConstraint("low_stock_threshold >= 0", name="threshold_non_negative"),
+    )
+
+    company_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_type: so.Mapped[str] = so.mapped_column(sa.String(50), primary_key=True)
+    low_stock_threshold: so.Mapped[int]
+
+
+class IdempotencyKey(db.Model):
+    """The stored outcome of a mutating request, replayed when a client retries it.
+
+    Written in the same transaction as the request's effect, so a request either
+    happened and is replayable, or did not happen at all.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.UniqueConstraint("company_id", "key"),)
+
+    id: so.Mapped[int] = so.mapped_column(BigIntId, primary_key=True)
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    key: so.Mapped[str] = so.mapped_column(sa.String(255))
+    fingerprint: so.Mapped[str] = so.mapped_column(sa.String(64))
+    status_code: so.Mapped[Optional[int]]
+    response_body: so.Mapped[Optional[str]] = so.mapped_column(sa.Text())
+    response_headers: so.Mapped[Optional[str]] = so.mapped_column(sa.Text())
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+
+
+def violated_constraint(error: sa.exc.IntegrityError) -> str | None:
+    """The name of the constraint an IntegrityError broke, on PostgreSQL and SQLite.
+
+    PostgreSQL reports the name; SQLite reports ``UNIQUE constraint failed:
+    table.col, ...`` (or the name, for CHECK constraints), so the columns are
+    matched against the metadata's unique constraints and indexes.
+    """
+    diag = getattr(error.orig, "diag", None)
+    if diag is not None and getattr(diag, "constraint_name", None):
+        return diag.constraint_name
+    message = str(error.orig)
+    head, _, tail = message.partition(" constraint failed: ")
+    if not tail:
+        return None
+    if head != "UNIQUE":
+        return tail.strip()
+    columns = [part.strip() for part in tail.split(",")]
+    table_name = columns[0].split(".")[0]
+    names = {column.split(".", 1)[1] for column in columns}
+    table = db.metadata.tables.get(table_name)
+    if table is None:
+        return None
+    for constraint in [*table.constraints, *table.indexes]:
+        is_unique = isinstance(constraint, sa.UniqueConstraint | sa.PrimaryKeyConstraint) or (
+            isinstance(constraint, sa.Index) and constraint.unique
+        )
+        if is_unique and {c.name for c in constraint.columns} == names:
+            return constraint.name
+    return None

@@ -1,0 +1,99 @@
+"""Products as the API reads and shows them."""
+
+import marshmallow as ma
+from marshmallow import validate
+
+from app.schemas import Id, Money, ProductType, StrictBoolean, StrictInteger, Text
+
+MAX_INITIAL_STOCK_ROWS = 1000
+
+
+class InitialStockSchema(ma.Schema):
+    """One warehouse's opening stock."""
+
+    warehouse_id = Id(required=True)
+    quantity = StrictInteger(required=True)
+
+
+class ProductCreateSchema(ma.Schema):
+    """Body of POST /api/products.
+
+    Opening stock comes either as ``warehouse_id`` + ``initial_quantity`` (the
+    original clients' shape) or as ``initial_stock`` for several warehouses;
+    either way it leaves here as ``initial_stock``.
+    """
+
+    name = Text(required=True, max_length=255)
+    sku = Text(required=True, max_length=100)
+    price = Money(required=True)
+    product_type = ProductType(load_default="regular")
+    low_stock_threshold = StrictInteger(allow_none=True)
+    is_bundle = StrictBoolean(load_default=False)
+    warehouse_id = Id()
+    initial_quantity = StrictInteger()
+    initial_stock = ma.fields.List(
+        ma.fields.Nested(InitialStockSchema),
+        validate=validate.Length(max=MAX_INITIAL_STOCK_ROWS),
+    )
+
+    @ma.validates_schema
+    def one_shape_of_initial_stock(self, data, **kwargs):
+        """Exactly one way to say the opening stock, each warehouse at most once."""
+        if "initial_stock" in data and ("warehouse_id" in data or "initial_quantity" in data):
+            raise ma.ValidationError(
+                "Give either initial_stock or warehouse_id/initial_quantity, not both.",
+                "initial_stock",
+            )
+        if "initial_quantity" in data and "warehouse_id" not in data:
+            raise ma.ValidationError(
+                "Required when initial_quantity is given.", "warehouse_id"
+            )
+        warehouse_ids = [row["warehouse_id"] for row in data.get("initial_stock", [])]
+        if len(warehouse_ids) != len(set(warehouse_ids)):
+            raise ma.ValidationError("Each warehouse may appear at most once.", "initial_stock")
+        stocked = "warehouse_id" in data or warehouse_ids
+        if data.get("is_bundle") and stocked:
+            raise ma.ValidationError(
+                "A bundle holds no stock of its own; stock its components instead.",
+                "initial_stock" if warehouse_ids else "warehouse_id",
+            )
+
+    @ma.post_load
+    def to_initial_stock(self, data, **kwargs):
+        """Fold the original clients' shape into ``initial_stock`` (field paths kept for errors)."""
+        if "warehouse_id" in data:
+            data["initial_stock"] = [
+                {
+                    "warehouse_id": data.pop("warehouse_id"),
+                    "quantity": data.pop("initial_quantity", 0),
+                    "field": "warehouse_id",
+                }
+            ]
+        else:
+            data["initial_stock"] = [
+                {**row, "field": f"initial_stock.{i}.warehouse_id"}
+                for i, row in enumerate(data.get("initial_stock", []))
+            ]
+        return data
+
+
+class StockLevelSchema(ma.Schema):
+    """A product's stock in one warehouse."""
+
+    warehouse_id = ma.fields.Integer()
+    quantity = ma.fields.Integer()
+
+
+class ProductSchema(ma.Schema):
+    """A product with its stock per warehouse."""
+
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    sku = ma.fields.String()
+    price = Money(metadata={"description": "Exact decimal, as a string", "example": "19.99"})
+    product_type = ma.fields.String()
+    low_stock_threshold = ma.fields.Integer(allow_none=True)
+    is_bundle = ma.fields.Boolean()
+    created_at = ma.fields.DateTime()
+    updated_at = ma.fields.DateTime()
+    stock = ma.fields.List(ma.fields.Nested(StockLevelSchema), attribute="inventory")

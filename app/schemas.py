@@ -1,0 +1,106 @@
+"""Field types every feature's schemas share: strict, trimmed, exact."""
+
+from __future__ import annotations
+
+import decimal
+import unicodedata
+
+import marshmallow as ma
+from marshmallow import validate
+
+MAX_INT = 2**31 - 1  # the database's integer columns
+TWO_PLACES = decimal.Decimal("0.01")
+
+
+class Text(ma.fields.String):
+    """A string that is trimmed, length-checked and free of control characters.
+
+    Control characters (and lone surrogates, which no database can store) are
+    refused rather than stored; ``multiline`` allows newlines and tabs.
+    """
+
+    def __init__(self, *, min_length: int = 1, max_length: int = 255, multiline=False, **kwargs):
+        super().__init__(**kwargs)
+        self.min_length = min_length
+        self.max_length = max_length
+        self.multiline = multiline
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        allowed = "\n\r\t" if self.multiline else ""
+        if any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in text):
+            raise ma.ValidationError("Must not contain control characters.")
+        if not self.min_length <= len(text) <= self.max_length:
+            raise ma.ValidationError(
+                f"Length must be between {self.min_length} and {self.max_length} "
+                "characters after trimming."
+            )
+        return text
+
+    def _jsonschema_type_mapping(self):  # pragma: no cover - documentation only
+        return {"type": "string"}
+
+
+class StrictInteger(ma.fields.Integer):
+    """A JSON integer (no strings, floats or booleans) within the database's range."""
+
+    def __init__(self, *, minimum: int = 0, maximum: int = MAX_INT, **kwargs):
+        kwargs.setdefault("validate", validate.Range(min=minimum, max=maximum))
+        super().__init__(strict=True, **kwargs)
+
+
+class Id(StrictInteger):
+    """A reference to a row by id."""
+
+    def __init__(self, **kwargs):
+        super().__init__(minimum=1, **kwargs)
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """Only JSON ``true`` or ``false``; ``1`` or ``"yes"`` are mistakes, not booleans."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class Money(ma.fields.Decimal):
+    """An exact amount: a JSON number or a decimal string, >= 0, at most two
+    decimal places and ten integer digits, serialized as a string ("19.99")."""
+
+    def __init__(self, **kwargs):
+        super().__init__(as_string=True, allow_nan=False, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | float | str | decimal.Decimal):
+            raise self.make_error("invalid")
+        if isinstance(value, float):  # only when not parsed by our JSON parser
+            value = repr(value)
+        amount = super()._deserialize(value, attr, data, **kwargs)
+        if amount.is_signed():
+            raise ma.ValidationError("Must be greater than or equal to 0.")
+        if amount.adjusted() >= 10:
+            raise ma.ValidationError("Must have at most 10 integer digits.")
+        if amount != amount.quantize(TWO_PLACES):
+            raise ma.ValidationError("Must have at most 2 decimal places.")
+        return amount.quantize(TWO_PLACES)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return super()._serialize(decimal.Decimal(value).quantize(TWO_PLACES), attr, obj, **kwargs)
+
+
+class ProductType(Text):
+    """A product type name: letters, digits, ``_``, ``-`` and ``.``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_length=50,
+            validate=validate.Regexp(
+                r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+                error="Use letters, digits, '_', '-' or '.', starting with a letter or digit.",
+            ),
+            **kwargs,
+        )

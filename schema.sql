@@ -1,0 +1,201 @@
+-- StockFlow PostgreSQL schema, generated from the alembic migrations by
+-- `python migrations/schema_sql.py`. Do not edit: write a migration instead.
+
+BEGIN;
+
+CREATE TABLE alembic_version (
+    version_num VARCHAR(32) NOT NULL,
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+);
+
+-- Running upgrade  -> 0001
+
+CREATE TABLE companies (
+    id SERIAL NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_companies PRIMARY KEY (id)
+);
+
+CREATE TABLE api_keys (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    name VARCHAR(100) NOT NULL,
+    prefix VARCHAR(16) NOT NULL,
+    key_hash VARCHAR(64) NOT NULL,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    revoked_at TIMESTAMP WITH TIME ZONE,
+    CONSTRAINT pk_api_keys PRIMARY KEY (id),
+    CONSTRAINT fk_api_keys_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT uq_api_keys_prefix UNIQUE (prefix)
+);
+
+CREATE INDEX ix_api_keys_company_id ON api_keys (company_id);
+
+CREATE TABLE idempotency_keys (
+    id BIGSERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    key VARCHAR(255) NOT NULL,
+    fingerprint VARCHAR(64) NOT NULL,
+    status_code INTEGER,
+    response_body TEXT,
+    response_headers TEXT,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_idempotency_keys PRIMARY KEY (id),
+    CONSTRAINT fk_idempotency_keys_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT uq_idempotency_keys_company_id_key UNIQUE (company_id, key)
+);
+
+CREATE TABLE product_type_thresholds (
+    company_id INTEGER NOT NULL,
+    product_type VARCHAR(50) NOT NULL,
+    low_stock_threshold INTEGER NOT NULL,
+    CONSTRAINT pk_product_type_thresholds PRIMARY KEY (company_id, product_type),
+    CONSTRAINT ck_product_type_thresholds_threshold_non_negative CHECK (low_stock_threshold >= 0),
+    CONSTRAINT fk_product_type_thresholds_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE
+);
+
+CREATE TABLE products (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    sku VARCHAR(100) NOT NULL,
+    price NUMERIC(12, 2) NOT NULL,
+    product_type VARCHAR(50) DEFAULT 'regular' NOT NULL,
+    low_stock_threshold INTEGER,
+    is_bundle BOOLEAN DEFAULT false NOT NULL,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    archived_at TIMESTAMP WITH TIME ZONE,
+    CONSTRAINT pk_products PRIMARY KEY (id),
+    CONSTRAINT ck_products_threshold_non_negative CHECK (low_stock_threshold IS NULL OR low_stock_threshold >= 0),
+    CONSTRAINT ck_products_price_non_negative CHECK (price >= 0),
+    CONSTRAINT fk_products_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT uq_products_company_id_id UNIQUE (company_id, id),
+    CONSTRAINT uq_products_company_id_sku UNIQUE (company_id, sku)
+);
+
+CREATE INDEX ix_products_company_id_product_type ON products (company_id, product_type);
+
+CREATE TABLE suppliers (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    contact_email VARCHAR(320),
+    phone VARCHAR(50),
+    notes TEXT,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    archived_at TIMESTAMP WITH TIME ZONE,
+    CONSTRAINT pk_suppliers PRIMARY KEY (id),
+    CONSTRAINT fk_suppliers_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT uq_suppliers_company_id_id UNIQUE (company_id, id)
+);
+
+CREATE INDEX ix_suppliers_company_id ON suppliers (company_id);
+
+CREATE TABLE warehouses (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    location VARCHAR(255),
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    archived_at TIMESTAMP WITH TIME ZONE,
+    CONSTRAINT pk_warehouses PRIMARY KEY (id),
+    CONSTRAINT fk_warehouses_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT uq_warehouses_company_id_id UNIQUE (company_id, id)
+);
+
+CREATE INDEX ix_warehouses_company_id ON warehouses (company_id);
+
+CREATE TABLE bundle_components (
+    company_id INTEGER NOT NULL,
+    bundle_product_id INTEGER NOT NULL,
+    component_product_id INTEGER NOT NULL,
+    quantity INTEGER NOT NULL,
+    CONSTRAINT pk_bundle_components PRIMARY KEY (bundle_product_id, component_product_id),
+    CONSTRAINT ck_bundle_components_not_self CHECK (bundle_product_id <> component_product_id),
+    CONSTRAINT ck_bundle_components_quantity_positive CHECK (quantity > 0),
+    CONSTRAINT fk_bundle_components_company_id_bundle_product_id_products FOREIGN KEY(company_id, bundle_product_id) REFERENCES products (company_id, id) ON DELETE CASCADE,
+    CONSTRAINT fk_bundle_components_company_id_component_product_id_products FOREIGN KEY(company_id, component_product_id) REFERENCES products (company_id, id),
+    CONSTRAINT fk_bundle_components_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_bundle_components_component ON bundle_components (company_id, component_product_id);
+
+CREATE TABLE inventory (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    product_id INTEGER NOT NULL,
+    warehouse_id INTEGER NOT NULL,
+    quantity INTEGER DEFAULT '0' NOT NULL,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_inventory PRIMARY KEY (id),
+    CONSTRAINT ck_inventory_quantity_non_negative CHECK (quantity >= 0),
+    CONSTRAINT fk_inventory_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id),
+    CONSTRAINT fk_inventory_company_id_warehouse_id_warehouses FOREIGN KEY(company_id, warehouse_id) REFERENCES warehouses (company_id, id),
+    CONSTRAINT fk_inventory_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT uq_inventory_company_id_product_id_warehouse_id UNIQUE (company_id, product_id, warehouse_id)
+);
+
+CREATE INDEX ix_inventory_company_id_warehouse_id ON inventory (company_id, warehouse_id);
+
+CREATE TABLE inventory_ledger (
+    id BIGSERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    product_id INTEGER NOT NULL,
+    warehouse_id INTEGER NOT NULL,
+    reason VARCHAR(20) NOT NULL,
+    quantity_change INTEGER NOT NULL,
+    quantity_after INTEGER NOT NULL,
+    operation_id VARCHAR(36) NOT NULL,
+    reference VARCHAR(255),
+    note TEXT,
+    bundle_product_id INTEGER,
+    supplier_id INTEGER,
+    unit_cost NUMERIC(12, 2),
+    occurred_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    recorded_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_inventory_ledger PRIMARY KEY (id),
+    CONSTRAINT ck_inventory_ledger_reason_known CHECK (reason IN ('initial', 'receipt', 'sale', 'adjustment', 'transfer_in', 'transfer_out', 'return')),
+    CONSTRAINT ck_inventory_ledger_quantity_after_non_negative CHECK (quantity_after >= 0),
+    CONSTRAINT ck_inventory_ledger_unit_cost_non_negative CHECK (unit_cost IS NULL OR unit_cost >= 0),
+    CONSTRAINT fk_inventory_ledger_company_id_bundle_product_id_products FOREIGN KEY(company_id, bundle_product_id) REFERENCES products (company_id, id),
+    CONSTRAINT fk_inventory_ledger_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id),
+    CONSTRAINT fk_inventory_ledger_company_id_supplier_id_suppliers FOREIGN KEY(company_id, supplier_id) REFERENCES suppliers (company_id, id),
+    CONSTRAINT fk_inventory_ledger_company_id_warehouse_id_warehouses FOREIGN KEY(company_id, warehouse_id) REFERENCES warehouses (company_id, id),
+    CONSTRAINT fk_inventory_ledger_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_inventory_ledger_product_movements ON inventory_ledger (company_id, product_id, warehouse_id, reason, occurred_at);
+
+CREATE TABLE supplier_products (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    product_id INTEGER NOT NULL,
+    supplier_id INTEGER NOT NULL,
+    supplier_sku VARCHAR(100),
+    cost_price NUMERIC(12, 2),
+    lead_time_days INTEGER,
+    min_order_quantity INTEGER DEFAULT '1' NOT NULL,
+    pack_size INTEGER DEFAULT '1' NOT NULL,
+    is_preferred BOOLEAN DEFAULT false NOT NULL,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_supplier_products PRIMARY KEY (id),
+    CONSTRAINT ck_supplier_products_cost_non_negative CHECK (cost_price IS NULL OR cost_price >= 0),
+    CONSTRAINT ck_supplier_products_lead_time_non_negative CHECK (lead_time_days IS NULL OR lead_time_days >= 0),
+    CONSTRAINT ck_supplier_products_min_order_positive CHECK (min_order_quantity >= 1),
+    CONSTRAINT ck_supplier_products_pack_size_positive CHECK (pack_size >= 1),
+    CONSTRAINT fk_supplier_products_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id),
+    CONSTRAINT fk_supplier_products_company_id_supplier_id_suppliers FOREIGN KEY(company_id, supplier_id) REFERENCES suppliers (company_id, id),
+    CONSTRAINT fk_supplier_products_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT uq_supplier_products_company_id_product_id_supplier_id UNIQUE (company_id, product_id, supplier_id)
+);
+
+CREATE INDEX ix_supplier_products_company_id_supplier_id ON supplier_products (company_id, supplier_id);
+
+CREATE UNIQUE INDEX uq_supplier_products_one_preferred ON supplier_products (company_id, product_id) WHERE is_preferred;
+
+INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
+
+COMMIT;
+
