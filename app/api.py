@@ -103,12 +103,15 @@ def _idempotency_key() -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
-    if not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH) or not key.isascii() or not all(
-        32 < ord(c) < 127 for c in key
+    if (
+        not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH)
+        or not key.isascii()
+        or not all(32 < ord(c) < 127 for c in key)
     ):
         raise Problem(
             400,
-            f"{IDEMPOTENCY_HEADER} must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters.",
+            f"{IDEMPOTENCY_HEADER} must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII "
+            "characters.",
             type_=problem_type_uri("validation-error"),
             title="Invalid request",
             errors={IDEMPOTENCY_HEADER: ["Not a valid idempotency key."]},

@@ -37,7 +37,6 @@ def load_config(instance_path: str) -> dict:
     url = database_url(instance_path)
     return {
         "SQLALCHEMY_DATABASE_URI": url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
         "STOCKFLOW_ADMIN_TOKEN": os.environ.get("STOCKFLOW_ADMIN_TOKEN") or None,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": int(
@@ -60,7 +59,11 @@ def load_config(instance_path: str) -> dict:
             "security": [{"apiKey": []}],
             "components": {
                 "securitySchemes": {
-                    "apiKey": {"type": "http", "scheme": "bearer", "description": "A company API key"},
+                    "apiKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A company API key",
+                    },
                     "adminToken": {
                         "type": "http",
                         "scheme": "bearer",

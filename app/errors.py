@@ -32,7 +32,10 @@ class ProblemSchema(ma.Schema):
     errors = ma.fields.Dict(
         keys=ma.fields.String(),
         values=ma.fields.List(ma.fields.String()),
-        metadata={"description": "Messages per bad field (dotted path for nested fields; `_body` for the body as a whole)"},
+        metadata={
+            "description": "Messages per bad field (dotted path for nested fields; "
+            "`_body` for the body as a whole)"
+        },
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import Optional
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -132,7 +131,7 @@ class ApiKey(db.Model):
     prefix: so.Mapped[str] = so.mapped_column(sa.String(16), unique=True)
     key_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
     created_at: so.Mapped[dt.datetime] = created_at_column()
-    revoked_at: so.Mapped[Optional[dt.datetime]] = so.mapped_column(UTCDateTime())
+    revoked_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
 
 
 class Warehouse(db.Model):
@@ -146,9 +145,9 @@ class Warehouse(db.Model):
         sa.ForeignKey("companies.id", ondelete="CASCADE"), index=True
     )
     name: so.Mapped[str] = so.mapped_column(sa.String(255))
-    location: so.Mapped[Optional[str]] = so.mapped_column(sa.String(255))
+    location: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     created_at: so.Mapped[dt.datetime] = created_at_column()
-    archived_at: so.Mapped[Optional[dt.datetime]] = so.mapped_column(UTCDateTime())
+    archived_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
 
 
 class Product(db.Model):
@@ -172,13 +171,13 @@ class Product(db.Model):
     sku: so.Mapped[str] = so.mapped_column(sa.String(100))
     price: so.Mapped[decimal.Decimal] = so.mapped_column(Money())
     product_type: so.Mapped[str] = so.mapped_column(sa.String(50), server_default="regular")
-    low_stock_threshold: so.Mapped[Optional[int]]
+    low_stock_threshold: so.Mapped[int | None]
     is_bundle: so.Mapped[bool] = so.mapped_column(server_default=sa.false())
     created_at: so.Mapped[dt.datetime] = created_at_column()
     updated_at: so.Mapped[dt.datetime] = so.mapped_column(
         UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
     )
-    archived_at: so.Mapped[Optional[dt.datetime]] = so.mapped_column(UTCDateTime())
+    archived_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
 
     inventory: so.Mapped[list[Inventory]] = so.relationship(
         back_populates="product",
@@ -254,11 +253,11 @@ class LedgerEntry(db.Model):
     quantity_change: so.Mapped[int]
     quantity_after: so.Mapped[int]
     operation_id: so.Mapped[str] = so.mapped_column(sa.String(36))
-    reference: so.Mapped[Optional[str]] = so.mapped_column(sa.String(255))
-    note: so.Mapped[Optional[str]] = so.mapped_column(sa.Text())
-    bundle_product_id: so.Mapped[Optional[int]]
-    supplier_id: so.Mapped[Optional[int]]
-    unit_cost: so.Mapped[Optional[decimal.Decimal]] = so.mapped_column(Money())
+    reference: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    note: so.Mapped[str | None] = so.mapped_column(sa.Text())
+    bundle_product_id: so.Mapped[int | None]
+    supplier_id: so.Mapped[int | None]
+    unit_cost: so.Mapped[decimal.Decimal | None] = so.mapped_column(Money())
     occurred_at: so.Mapped[dt.datetime] = so.mapped_column(
         UTCDateTime(), server_default=sa.func.now()
     )
@@ -276,11 +275,11 @@ class Supplier(db.Model):
         sa.ForeignKey("companies.id", ondelete="CASCADE"), index=True
     )
     name: so.Mapped[str] = so.mapped_column(sa.String(255))
-    contact_email: so.Mapped[Optional[str]] = so.mapped_column(sa.String(320))
-    phone: so.Mapped[Optional[str]] = so.mapped_column(sa.String(50))
-    notes: so.Mapped[Optional[str]] = so.mapped_column(sa.Text())
+    contact_email: so.Mapped[str | None] = so.mapped_column(sa.String(320))
+    phone: so.Mapped[str | None] = so.mapped_column(sa.String(50))
+    notes: so.Mapped[str | None] = so.mapped_column(sa.Text())
     created_at: so.Mapped[dt.datetime] = created_at_column()
-    archived_at: so.Mapped[Optional[dt.datetime]] = so.mapped_column(UTCDateTime())
+    archived_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
 
 
 class SupplierProduct(db.Model):
@@ -312,9 +311,9 @@ class SupplierProduct(db.Model):
     company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
     product_id: so.Mapped[int]
     supplier_id: so.Mapped[int]
-    supplier_sku: so.Mapped[Optional[str]] = so.mapped_column(sa.String(100))
-    cost_price: so.Mapped[Optional[decimal.Decimal]] = so.mapped_column(Money())
-    lead_time_days: so.Mapped[Optional[int]]
+    supplier_sku: so.Mapped[str | None] = so.mapped_column(sa.String(100))
+    cost_price: so.Mapped[decimal.Decimal | None] = so.mapped_column(Money())
+    lead_time_days: so.Mapped[int | None]
     min_order_quantity: so.Mapped[int] = so.mapped_column(server_default="1")
     pack_size: so.Mapped[int] = so.mapped_column(server_default="1")
     is_preferred: so.Mapped[bool] = so.mapped_column(server_default=sa.false())
@@ -368,9 +367,9 @@ class IdempotencyKey(db.Model):
     company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
     key: so.Mapped[str] = so.mapped_column(sa.String(255))
     fingerprint: so.Mapped[str] = so.mapped_column(sa.String(64))
-    status_code: so.Mapped[Optional[int]]
-    response_body: so.Mapped[Optional[str]] = so.mapped_column(sa.Text())
-    response_headers: so.Mapped[Optional[str]] = so.mapped_column(sa.Text())
+    status_code: so.Mapped[int | None]
+    response_body: so.Mapped[str | None] = so.mapped_column(sa.Text())
+    response_headers: so.Mapped[str | None] = so.mapped_column(sa.Text())
     created_at: so.Mapped[dt.datetime] = created_at_column()
 
 

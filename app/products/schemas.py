@@ -45,9 +45,7 @@ class ProductCreateSchema(ma.Schema):
                 "initial_stock",
             )
         if "initial_quantity" in data and "warehouse_id" not in data:
-            raise ma.ValidationError(
-                "Required when initial_quantity is given.", "warehouse_id"
-            )
+            raise ma.ValidationError("Required when initial_quantity is given.", "warehouse_id")
         warehouse_ids = [row["warehouse_id"] for row in data.get("initial_stock", [])]
         if len(warehouse_ids) != len(set(warehouse_ids)):
             raise ma.ValidationError("Each warehouse may appear at most once.", "initial_stock")

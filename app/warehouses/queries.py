@@ -27,9 +27,7 @@ def active_warehouses(company_id: int) -> sa.Select:
 def get_warehouse(company_id: int, warehouse_id: int) -> Warehouse:
     """One of the company's warehouses; another company's is a 404."""
     warehouse = db.session.scalar(
-        sa.select(Warehouse).where(
-            Warehouse.company_id == company_id, Warehouse.id == warehouse_id
-        )
+        sa.select(Warehouse).where(Warehouse.company_id == company_id, Warehouse.id == warehouse_id)
     )
     if warehouse is None:
         raise not_found("Warehouse")

@@ -1,0 +1,16 @@
+"""gunicorn settings, from the environment (``gunicorn -c gunicorn.conf.py wsgi:app``)."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# a request that runs longer than this is killed; the database statement timeout is shorter
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# on SIGTERM, in-flight requests get this long to finish
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
