@@ -112,7 +112,7 @@ CREATE TABLE bundle_components (
     bundle_product_id INTEGER NOT NULL,
     component_product_id INTEGER NOT NULL,
     quantity INTEGER NOT NULL,
-    CONSTRAINT pk_bundle_components PRIMARY KEY (bundle_product_id, component_product_id),
+    CONSTRAINT pk_bundle_components PRIMARY KEY (company_id, bundle_product_id, component_product_id),
     CONSTRAINT ck_bundle_components_not_self CHECK (bundle_product_id <> component_product_id),
     CONSTRAINT ck_bundle_components_quantity_positive CHECK (quantity > 0),
     CONSTRAINT fk_bundle_components_company_id_bundle_product_id_products FOREIGN KEY(company_id, bundle_product_id) REFERENCES products (company_id, id) ON DELETE CASCADE,

@@ -74,7 +74,7 @@ class Money(sa.TypeDecorator):
     def process_bind_param(self, value, dialect):
         """Bind exact strings on SQLite so no float is ever built from user input."""
         if value is not None and dialect.name == "sqlite":
-            return str(decimal.Decimal(value).quantize(TWO_PLACES))
+            return str(decimal.Decimal(value).quantize(TWO_PLACES, decimal.ROUND_HALF_UP))
         return value
 
     def process_result_value(self, value, dialect):
@@ -82,7 +82,7 @@ class Money(sa.TypeDecorator):
         if value is None:
             return None
         return decimal.Decimal(repr(value) if isinstance(value, float) else value).quantize(
-            TWO_PLACES
+            TWO_PLACES, decimal.ROUND_HALF_UP
         )
 
 
@@ -332,7 +332,9 @@ class BundleComponent(db.Model):
         sa.Index("ix_bundle_components_component", "company_id", "component_product_id"),
     )
 
-    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    company_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
     bundle_product_id: so.Mapped[int] = so.mapped_column(primary_key=True)
     component_product_id: so.Mapped[int] = so.mapped_column(primary_key=True)
     quantity: so.Mapped[int]

@@ -202,7 +202,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint(
-            "bundle_product_id", "component_product_id", name=op.f("pk_bundle_components")
+            "company_id",
+            "bundle_product_id",
+            "component_product_id",
+            name=op.f("pk_bundle_components"),
         ),
     )
     with op.batch_alter_table("bundle_components", schema=None) as batch_op:
