@@ -22,8 +22,10 @@ def _url() -> str:
     explicit = config.get_main_option("sqlalchemy.url")
     if explicit:
         return normalize_url(explicit)
-    instance = os.path.join(os.path.dirname(os.path.dirname(__file__)), "app", "..", "instance")
-    return database_url(os.path.normpath(instance))
+    # the app's instance folder (Flask puts it beside the app package)
+    instance = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "instance")
+    os.makedirs(instance, exist_ok=True)
+    return database_url(instance)
 
 
 def _render_item(type_, obj, autogen_context):
