@@ -197,5 +197,26 @@ CREATE UNIQUE INDEX uq_supplier_products_one_preferred ON supplier_products (com
 
 INSERT INTO alembic_version (version_num) VALUES ('0001') RETURNING alembic_version.version_num;
 
+-- Running upgrade 0001 -> 0002
+
+CREATE TABLE reorder_rules (
+    company_id INTEGER NOT NULL,
+    product_id INTEGER NOT NULL,
+    warehouse_id INTEGER NOT NULL,
+    threshold INTEGER NOT NULL,
+    reorder_quantity INTEGER,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_reorder_rules PRIMARY KEY (company_id, product_id, warehouse_id),
+    CONSTRAINT ck_reorder_rules_reorder_quantity_positive CHECK (reorder_quantity IS NULL OR reorder_quantity > 0),
+    CONSTRAINT ck_reorder_rules_threshold_non_negative CHECK (threshold >= 0),
+    CONSTRAINT fk_reorder_rules_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id),
+    CONSTRAINT fk_reorder_rules_company_id_warehouse_id_warehouses FOREIGN KEY(company_id, warehouse_id) REFERENCES warehouses (company_id, id),
+    CONSTRAINT fk_reorder_rules_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_inventory_ledger_company_timeline ON inventory_ledger (company_id, occurred_at, id);
+
+UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
+
 COMMIT;
 

@@ -61,9 +61,20 @@ def register_blueprints(app: Flask) -> None:
     from app.companies.routes import bp as companies_bp
     from app.extensions import api
     from app.products.routes import bp as products_bp
+    from app.stock.routes import bp as stock_bp
+    from app.suppliers.routes import bp as suppliers_bp
+    from app.thresholds.routes import bp as thresholds_bp
     from app.warehouses.routes import bp as warehouses_bp
 
-    for bp in (health.bp, companies_bp, warehouses_bp, products_bp):
+    for bp in (
+        health.bp,
+        companies_bp,
+        warehouses_bp,
+        products_bp,
+        suppliers_bp,
+        thresholds_bp,
+        stock_bp,
+    ):
         api.register_blueprint(bp)
 
 

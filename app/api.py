@@ -67,26 +67,17 @@ class Blueprint(flask_smorest.Blueprint):
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 200}
 
 
-class SQLPage(flask_smorest.Page):
-    """flask-smorest pagination over a SQLAlchemy ``Select``: LIMIT/OFFSET and a COUNT."""
-
-    @property
-    def items(self):
-        """The rows of the requested page."""
-        return list(
-            db.session.scalars(
-                self.collection.limit(self.page_params.page_size).offset(
-                    self.page_params.first_item
-                )
-            )
+def paginate(query: sa.Select, pagination_parameters) -> list:
+    """One page of a select's rows (LIMIT/OFFSET), recording the total for the
+    ``X-Pagination`` header that ``@bp.paginate()`` adds."""
+    pagination_parameters.item_count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    )
+    return list(
+        db.session.scalars(
+            query.limit(pagination_parameters.page_size).offset(pagination_parameters.first_item)
         )
-
-    @property
-    def item_count(self):
-        """How many rows the whole collection has."""
-        return db.session.scalar(
-            sa.select(sa.func.count()).select_from(self.collection.order_by(None).subquery())
-        )
+    )
 
 
 def _fingerprint() -> str:

@@ -179,12 +179,6 @@ class Product(db.Model):
     )
     archived_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
 
-    inventory: so.Mapped[list[Inventory]] = so.relationship(
-        back_populates="product",
-        order_by="Inventory.warehouse_id",
-        overlaps="inventory",
-    )
-
 
 class Inventory(db.Model):
     """The stock level of one product in one warehouse; never negative.
@@ -211,8 +205,6 @@ class Inventory(db.Model):
         UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
     )
 
-    product: so.Mapped[Product] = so.relationship(back_populates="inventory", overlaps="inventory")
-
 
 class LedgerEntry(db.Model):
     """One stock change, append-only: signed quantity, why, and the level after it.
@@ -234,6 +226,8 @@ class LedgerEntry(db.Model):
         ),
         sa.CheckConstraint("quantity_after >= 0", name="quantity_after_non_negative"),
         sa.CheckConstraint("unit_cost IS NULL OR unit_cost >= 0", name="unit_cost_non_negative"),
+        # the ledger read, newest first, per company
+        sa.Index("ix_inventory_ledger_company_timeline", "company_id", "occurred_at", "id"),
         # the low-stock alert: sales of a product in a warehouse within a window
         sa.Index(
             "ix_inventory_ledger_product_movements",
@@ -353,6 +347,31 @@ class ProductTypeThreshold(db.Model):
     )
     product_type: so.Mapped[str] = so.mapped_column(sa.String(50), primary_key=True)
     low_stock_threshold: so.Mapped[int]
+
+
+class ReorderRule(db.Model):
+    """A warehouse-specific low-stock threshold (and reorder quantity) for a product."""
+
+    __tablename__ = "reorder_rules"
+    __table_args__ = (
+        tenant_fk(["product_id"], "products"),
+        tenant_fk(["warehouse_id"], "warehouses"),
+        sa.CheckConstraint("threshold >= 0", name="threshold_non_negative"),
+        sa.CheckConstraint(
+            "reorder_quantity IS NULL OR reorder_quantity > 0", name="reorder_quantity_positive"
+        ),
+    )
+
+    company_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    warehouse_id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    threshold: so.Mapped[int]
+    reorder_quantity: so.Mapped[int | None]
+    updated_at: so.Mapped[dt.datetime] = so.mapped_column(
+        UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
+    )
 
 
 class IdempotencyKey(db.Model):

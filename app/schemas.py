@@ -56,6 +56,21 @@ class Id(StrictInteger):
         super().__init__(minimum=1, **kwargs)
 
 
+class QueryInteger(ma.fields.Integer):
+    """An integer query parameter (query strings are text, so "5" is 5) within range."""
+
+    def __init__(self, *, minimum: int = 0, maximum: int = MAX_INT, **kwargs):
+        kwargs.setdefault("validate", validate.Range(min=minimum, max=maximum))
+        super().__init__(**kwargs)
+
+
+class QueryId(QueryInteger):
+    """A row id as a query parameter."""
+
+    def __init__(self, **kwargs):
+        super().__init__(minimum=1, **kwargs)
+
+
 class StrictBoolean(ma.fields.Boolean):
     """Only JSON ``true`` or ``false``; ``1`` or ``"yes"`` are mistakes, not booleans."""
 

@@ -7,6 +7,7 @@ from app import auth
 from app.api import Blueprint, transactional
 from app.products import service
 from app.products.schemas import ProductCreateSchema, ProductSchema
+from app.stock.queries import attach_stock
 
 bp = Blueprint("products", __name__, url_prefix="/api/products", description="Products")
 
@@ -23,7 +24,9 @@ class Products(MethodView):
         Accepts an `Idempotency-Key` header: a retry with the same key and body
         returns the first response without creating anything again.
         """
-        product = service.create_product(auth.current_company_id(), data)
+        company_id = auth.current_company_id()
+        product = service.create_product(company_id, data)
+        attach_stock(company_id, [product])
         return product, {"Location": url_for("products.ProductItem", product_id=product.id)}
 
 
@@ -32,4 +35,5 @@ class ProductItem(MethodView):
     @bp.response(200, ProductSchema)
     def get(self, product_id):
         """Get a product with its stock per warehouse"""
-        return service.get_product(auth.current_company_id(), product_id)
+        company_id = auth.current_company_id()
+        return attach_stock(company_id, [service.get_product(company_id, product_id)])[0]

@@ -94,4 +94,7 @@ class ProductSchema(ma.Schema):
     is_bundle = ma.fields.Boolean()
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
-    stock = ma.fields.List(ma.fields.Nested(StockLevelSchema), attribute="inventory")
+    stock = ma.fields.List(
+        ma.fields.Nested(StockLevelSchema),
+        metadata={"description": "Per warehouse; for a bundle, what its components can make"},
+    )

@@ -1,12 +1,11 @@
 """Creating and reading products. Functions flush, never commit."""
 
-import uuid
-
 import sqlalchemy as sa
 
 from app.errors import conflict, field_error, not_found
 from app.extensions import db
-from app.models import Inventory, LedgerEntry, Product, Warehouse, violated_constraint
+from app.models import Product, Warehouse, violated_constraint
+from app.stock import service as stock
 
 
 def create_product(company_id: int, data: dict) -> Product:
@@ -30,23 +29,7 @@ def create_product(company_id: int, data: dict) -> Product:
             ) from error
         raise
 
-    operation_id = str(uuid.uuid4())
-    for row in initial_stock:
-        product.inventory.append(
-            Inventory(warehouse_id=row["warehouse_id"], quantity=row["quantity"])
-        )
-        db.session.add(
-            LedgerEntry(
-                company_id=company_id,
-                product_id=product.id,
-                warehouse_id=row["warehouse_id"],
-                reason="initial",
-                quantity_change=row["quantity"],
-                quantity_after=row["quantity"],
-                operation_id=operation_id,
-            )
-        )
-    db.session.flush()
+    stock.initial_stock(company_id, product.id, initial_stock)
     return product
 
 

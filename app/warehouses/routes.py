@@ -4,7 +4,7 @@ from flask import url_for
 from flask.views import MethodView
 
 from app import auth
-from app.api import Blueprint, SQLPage, transactional
+from app.api import Blueprint, paginate, transactional
 from app.warehouses import queries
 from app.warehouses.schemas import WarehouseCreateSchema, WarehouseSchema
 
@@ -14,10 +14,10 @@ bp = Blueprint("warehouses", __name__, url_prefix="/api/warehouses", description
 @bp.route("")
 class Warehouses(MethodView):
     @bp.response(200, WarehouseSchema(many=True))
-    @bp.paginate(SQLPage)
-    def get(self):
+    @bp.paginate()
+    def get(self, pagination_parameters):
         """List the company's warehouses"""
-        return queries.active_warehouses(auth.current_company_id())
+        return paginate(queries.active_warehouses(auth.current_company_id()), pagination_parameters)
 
     @transactional
     @bp.arguments(WarehouseCreateSchema)

@@ -1,0 +1,166 @@
+"""Stock operations and reads as the API takes and shows them."""
+
+import datetime as dt
+
+import marshmallow as ma
+from marshmallow import validate
+
+from app.models import LEDGER_REASONS
+from app.schemas import Id, Money, QueryId, QueryInteger, StrictInteger, Text
+
+MAX_QUANTITY = 2**31 - 1
+
+
+class OccurredAt(ma.fields.AwareDateTime):
+    """When the change happened: an ISO 8601 time, not in the future (UTC if no offset)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=dt.UTC, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        when = super()._deserialize(value, attr, data, **kwargs)
+        if when > dt.datetime.now(dt.UTC):
+            raise ma.ValidationError("Must not be in the future.")
+        return when.astimezone(dt.UTC)
+
+
+class OperationSchema(ma.Schema):
+    """What every single-warehouse operation takes."""
+
+    product_id = Id(required=True)
+    warehouse_id = Id(required=True)
+    quantity = StrictInteger(required=True, minimum=1)
+    occurred_at = OccurredAt()
+    reference = Text(max_length=255, allow_none=True)
+    note = Text(max_length=2000, multiline=True, allow_none=True)
+
+
+class ReceiptSchema(OperationSchema):
+    """Body of POST /api/stock/receipts."""
+
+    supplier_id = Id(allow_none=True)
+    unit_cost = Money(allow_none=True)
+
+
+class TransferSchema(ma.Schema):
+    """Body of POST /api/stock/transfers."""
+
+    product_id = Id(required=True)
+    from_warehouse_id = Id(required=True)
+    to_warehouse_id = Id(required=True)
+    quantity = StrictInteger(required=True, minimum=1)
+    occurred_at = OccurredAt()
+    reference = Text(max_length=255, allow_none=True)
+    note = Text(max_length=2000, multiline=True, allow_none=True)
+
+
+class AdjustmentSchema(ma.Schema):
+    """Body of POST /api/stock/adjustments: a counted ``quantity`` or a signed ``delta``."""
+
+    product_id = Id(required=True)
+    warehouse_id = Id(required=True)
+    quantity = StrictInteger(metadata={"description": "The counted stock level"})
+    delta = StrictInteger(
+        minimum=-MAX_QUANTITY,
+        metadata={"description": "A signed change, e.g. -3 for three damaged units"},
+    )
+    expected_quantity = StrictInteger(
+        metadata={"description": "The level the count was based on; 409 if it changed since"}
+    )
+    reason = Text(required=True, max_length=255, metadata={"description": "Why, e.g. 'damaged'"})
+    occurred_at = OccurredAt()
+    reference = Text(max_length=255, allow_none=True)
+
+    @ma.validates_schema
+    def quantity_or_delta(self, data, **kwargs):
+        """Exactly one of quantity and delta; expected_quantity only with a count."""
+        if ("quantity" in data) == ("delta" in data):
+            raise ma.ValidationError("Give exactly one of quantity and delta.", "quantity")
+        if "delta" in data and data["delta"] == 0:
+            raise ma.ValidationError("Must not be 0.", "delta")
+        if "expected_quantity" in data and "delta" in data:
+            raise ma.ValidationError("Only with quantity (a count).", "expected_quantity")
+
+
+class LedgerEntrySchema(ma.Schema):
+    """One row of the stock ledger."""
+
+    id = ma.fields.Integer()
+    operation_id = ma.fields.String()
+    product_id = ma.fields.Integer()
+    warehouse_id = ma.fields.Integer()
+    reason = ma.fields.String()
+    quantity_change = ma.fields.Integer()
+    quantity_after = ma.fields.Integer()
+    reference = ma.fields.String(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+    bundle_product_id = ma.fields.Integer(allow_none=True)
+    supplier_id = ma.fields.Integer(allow_none=True)
+    unit_cost = Money(allow_none=True)
+    occurred_at = ma.fields.DateTime()
+    recorded_at = ma.fields.DateTime()
+
+
+class LevelSchema(ma.Schema):
+    """The stock level an operation left a product at in a warehouse."""
+
+    product_id = ma.fields.Integer()
+    warehouse_id = ma.fields.Integer()
+    quantity = ma.fields.Integer()
+
+
+class OperationResultSchema(ma.Schema):
+    """What an operation did: its ledger rows and the levels they left."""
+
+    operation_id = ma.fields.String()
+    entries = ma.fields.List(ma.fields.Nested(LedgerEntrySchema))
+    stock = ma.fields.List(ma.fields.Nested(LevelSchema))
+
+
+class LedgerQuerySchema(ma.Schema):
+    """Filters of GET /api/stock/ledger."""
+
+    product_id = QueryId()
+    warehouse_id = QueryId()
+    reason = ma.fields.String(validate=validate.OneOf(LEDGER_REASONS))
+    since = ma.fields.AwareDateTime(default_timezone=dt.UTC)
+    until = ma.fields.AwareDateTime(default_timezone=dt.UTC)
+    cursor = ma.fields.String(validate=validate.Length(max=200))
+    limit = QueryInteger(minimum=1, maximum=500, load_default=50)
+
+
+class LedgerPageSchema(ma.Schema):
+    """A page of the ledger, newest first."""
+
+    entries = ma.fields.List(ma.fields.Nested(LedgerEntrySchema))
+    next_cursor = ma.fields.String(
+        allow_none=True, metadata={"description": "Pass as ?cursor= for the next page"}
+    )
+
+
+class WarehouseLevelSchema(ma.Schema):
+    """A product's stock in one warehouse."""
+
+    warehouse_id = ma.fields.Integer()
+    warehouse_name = ma.fields.String()
+    quantity = ma.fields.Integer()
+
+
+class ProductStockSchema(ma.Schema):
+    """A product's stock across warehouses (a bundle's: what its components can make)."""
+
+    product_id = ma.fields.Integer()
+    sku = ma.fields.String()
+    is_bundle = ma.fields.Boolean()
+    total_quantity = ma.fields.Integer()
+    warehouses = ma.fields.List(ma.fields.Nested(WarehouseLevelSchema))
+
+
+class WarehouseStockItemSchema(ma.Schema):
+    """One product's stock in a warehouse."""
+
+    product_id = ma.fields.Integer()
+    sku = ma.fields.String()
+    name = ma.fields.String()
+    is_bundle = ma.fields.Boolean()
+    quantity = ma.fields.Integer()

@@ -1,0 +1,298 @@
+"""Stock operations: one function per operation. Functions flush, never commit.
+
+Every change goes through ``_move``: one atomic statement on the inventory row
+whose result decides success, then one ledger row with the level it left. A
+decrement is ``UPDATE ... SET quantity = quantity - n WHERE ... AND quantity >= n``:
+the database, not Python, decides whether the stock suffices, and a concurrent
+sale waits on the row lock and then re-checks. Rows are changed in a fixed order
+(warehouse id, then product id) so concurrent operations cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.bundles import queries as bundles
+from app.errors import Problem, conflict, field_error, problem_type_uri
+from app.extensions import db
+from app.models import Inventory, LedgerEntry, Product, Supplier, Warehouse
+from app.tenancy import require_owned
+
+
+@dataclass(frozen=True)
+class Change:
+    """One signed quantity change of one product in one warehouse."""
+
+    product_id: int
+    warehouse_id: int
+    delta: int
+    reason: str
+
+
+@dataclass
+class Context:
+    """What every ledger row of one operation shares."""
+
+    company_id: int
+    occurred_at: dt.datetime | None = None
+    reference: str | None = None
+    note: str | None = None
+    bundle_product_id: int | None = None
+    supplier_id: int | None = None
+    unit_cost: object = None
+    operation_id: str = ""
+
+    def __post_init__(self):
+        self.operation_id = self.operation_id or str(uuid.uuid4())
+        self.occurred_at = self.occurred_at or dt.datetime.now(dt.UTC)
+
+
+def insufficient_stock(product_id: int, warehouse_id: int, available: int, wanted: int):
+    """The 409 for an operation that would take stock below zero."""
+    return conflict(
+        "insufficient-stock",
+        f"Only {available} unit(s) of product {product_id} in warehouse {warehouse_id}; "
+        f"{wanted} requested.",
+        product_id=product_id,
+        warehouse_id=warehouse_id,
+        available=available,
+        requested=wanted,
+    )
+
+
+def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta: int) -> int:
+    """Add ``delta`` (>= 0), creating the inventory row if needed; return the new level."""
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(Inventory).values(
+        company_id=company_id, product_id=product_id, warehouse_id=warehouse_id, quantity=delta
+    )
+    statement = insert.on_conflict_do_update(
+        index_elements=["company_id", "product_id", "warehouse_id"],
+        set_={"quantity": Inventory.quantity + delta, "updated_at": sa.func.now()},
+    ).returning(Inventory.quantity)
+    return db.session.execute(statement).scalar_one()
+
+
+def _conditional_decrement(company_id: int, product_id: int, warehouse_id: int, n: int) -> int:
+    """Remove ``n`` units only if that many are there; return the new level or raise 409."""
+    row = db.session.execute(
+        sa.update(Inventory)
+        .where(
+            Inventory.company_id == company_id,
+            Inventory.product_id == product_id,
+            Inventory.warehouse_id == warehouse_id,
+            Inventory.quantity >= n,
+        )
+        .values(quantity=Inventory.quantity - n, updated_at=sa.func.now())
+        .returning(Inventory.quantity)
+    ).first()
+    if row is None:
+        available = current_level(company_id, product_id, warehouse_id)
+        raise insufficient_stock(product_id, warehouse_id, available, n)
+    return row[0]
+
+
+def current_level(company_id: int, product_id: int, warehouse_id: int) -> int:
+    """The stock level now (0 when the product was never stocked there)."""
+    return (
+        db.session.scalar(
+            sa.select(Inventory.quantity).where(
+                Inventory.company_id == company_id,
+                Inventory.product_id == product_id,
+                Inventory.warehouse_id == warehouse_id,
+            )
+        )
+        or 0
+    )
+
+
+def _record(ctx: Context, change: Change, quantity_after: int) -> LedgerEntry:
+    entry = LedgerEntry(
+        company_id=ctx.company_id,
+        product_id=change.product_id,
+        warehouse_id=change.warehouse_id,
+        reason=change.reason,
+        quantity_change=change.delta,
+        quantity_after=quantity_after,
+        operation_id=ctx.operation_id,
+        reference=ctx.reference,
+        note=ctx.note,
+        bundle_product_id=ctx.bundle_product_id,
+        supplier_id=ctx.supplier_id,
+        unit_cost=ctx.unit_cost,
+        occurred_at=ctx.occurred_at,
+    )
+    db.session.add(entry)
+    return entry
+
+
+def _move(ctx: Context, changes: list[Change]) -> list[LedgerEntry]:
+    """Apply the changes in lock order and write one ledger row each; all or nothing."""
+    entries = []
+    for change in sorted(changes, key=lambda c: (c.warehouse_id, c.product_id)):
+        if change.delta < 0:
+            after = _conditional_decrement(
+                ctx.company_id, change.product_id, change.warehouse_id, -change.delta
+            )
+        else:
+            after = _upsert_increment(
+                ctx.company_id, change.product_id, change.warehouse_id, change.delta
+            )
+        entries.append(_record(ctx, change, after))
+    db.session.flush()
+    return sorted(entries, key=lambda e: e.id)
+
+
+def _stocked_products(ctx: Context, product: Product, quantity: int) -> dict[int, int]:
+    """The products that really move: the product itself, or a bundle's leaf components."""
+    if not product.is_bundle:
+        return {product.id: quantity}
+    components = bundles.component_map(ctx.company_id)
+    leaves = bundles.explode(product.id, components)
+    if not leaves:
+        raise conflict("bundle-without-components", f"Bundle {product.id} has no components.")
+    empty = set(leaves) & bundles.bundle_ids(ctx.company_id)
+    if empty:
+        raise conflict(
+            "bundle-without-components",
+            f"Bundle {product.id} contains bundle(s) without components: {sorted(empty)}.",
+        )
+    ctx.bundle_product_id = product.id
+    return {component_id: per_bundle * quantity for component_id, per_bundle in leaves.items()}
+
+
+def _load(company_id: int, data: dict, *warehouse_fields: str) -> tuple[Product, list[Warehouse]]:
+    product = require_owned(Product, company_id, data["product_id"], "product_id")
+    warehouses = [require_owned(Warehouse, company_id, data[f], f) for f in warehouse_fields]
+    return product, warehouses
+
+
+def _context(company_id: int, data: dict, **extra) -> Context:
+    return Context(
+        company_id=company_id,
+        occurred_at=data.get("occurred_at"),
+        reference=data.get("reference"),
+        note=data.get("note"),
+        **extra,
+    )
+
+
+def _single_warehouse_operation(company_id: int, data: dict, reason: str, sign: int, **extra):
+    product, (warehouse,) = _load(company_id, data, "warehouse_id")
+    ctx = _context(company_id, data, **extra)
+    moved = _stocked_products(ctx, product, data["quantity"])
+    return _move(ctx, [Change(p, warehouse.id, sign * q, reason) for p, q in moved.items()])
+
+
+def receive(company_id: int, data: dict) -> list[LedgerEntry]:
+    """Goods arrive: add stock, optionally naming the supplier and unit cost."""
+    supplier_id = data.get("supplier_id")
+    if supplier_id is not None:
+        require_owned(Supplier, company_id, supplier_id, "supplier_id")
+    return _single_warehouse_operation(
+        company_id,
+        data,
+        "receipt",
+        +1,
+        supplier_id=supplier_id,
+        unit_cost=data.get("unit_cost"),
+    )
+
+
+def sell(company_id: int, data: dict) -> list[LedgerEntry]:
+    """Goods ship to a customer: remove stock (409 if not enough), reason ``sale``."""
+    return _single_warehouse_operation(company_id, data, "sale", -1)
+
+
+def return_(company_id: int, data: dict) -> list[LedgerEntry]:
+    """A customer sends goods back: add stock, reason ``return``."""
+    return _single_warehouse_operation(company_id, data, "return", +1)
+
+
+def transfer(company_id: int, data: dict) -> list[LedgerEntry]:
+    """Move stock between two of the company's warehouses; both sides or neither."""
+    if data["from_warehouse_id"] == data["to_warehouse_id"]:
+        raise field_error("to_warehouse_id", "Must differ from from_warehouse_id.")
+    product, (source, target) = _load(company_id, data, "from_warehouse_id", "to_warehouse_id")
+    ctx = _context(company_id, data)
+    moved = _stocked_products(ctx, product, data["quantity"])
+    changes = []
+    for product_id, quantity in moved.items():
+        changes.append(Change(product_id, source.id, -quantity, "transfer_out"))
+        changes.append(Change(product_id, target.id, quantity, "transfer_in"))
+    return _move(ctx, changes)
+
+
+def adjust(company_id: int, data: dict) -> list[LedgerEntry]:
+    """Correct the stock: a counted ``quantity`` (compare-and-set against
+    ``expected_quantity`` when given) or a signed ``delta``; the reason is kept
+    as the ledger row's note."""
+    product, (warehouse,) = _load(company_id, data, "warehouse_id")
+    if product.is_bundle:
+        raise Problem(
+            400,
+            "A bundle holds no stock of its own; adjust its components instead.",
+            type_=problem_type_uri("validation-error"),
+            title="Invalid request",
+            errors={"product_id": ["Bundles cannot be adjusted."]},
+        )
+    ctx = Context(
+        company_id=company_id,
+        occurred_at=data.get("occurred_at"),
+        reference=data.get("reference"),
+        note=data["reason"],
+    )
+    if "delta" in data:
+        return _move(ctx, [Change(product.id, warehouse.id, data["delta"], "adjustment")])
+    return [_count(ctx, product.id, warehouse.id, data["quantity"], data.get("expected_quantity"))]
+
+
+def _count(ctx: Context, product_id: int, warehouse_id: int, counted: int, expected: int | None):
+    """Set the level to what was counted; the ledger records the difference."""
+    # make sure the row exists (adding 0 creates it, and locks it on PostgreSQL),
+    # so the level read below cannot change before it is overwritten
+    before = _upsert_increment(ctx.company_id, product_id, warehouse_id, 0)
+    if expected is not None and before != expected:
+        raise conflict(
+            "stock-changed",
+            f"The stock is {before}, not the expected {expected}: it changed since the "
+            "count was taken. Recount, or send the new expected_quantity.",
+            current_quantity=before,
+            expected_quantity=expected,
+        )
+    after = db.session.execute(
+        sa.update(Inventory)
+        .where(
+            Inventory.company_id == ctx.company_id,
+            Inventory.product_id == product_id,
+            Inventory.warehouse_id == warehouse_id,
+        )
+        .values(quantity=counted, updated_at=sa.func.now())
+        .returning(Inventory.quantity)
+    ).scalar_one()
+    entry = _record(ctx, Change(product_id, warehouse_id, counted - before, "adjustment"), after)
+    db.session.flush()
+    return entry
+
+
+def initial_stock(company_id: int, product_id: int, rows: list[dict]) -> list[LedgerEntry]:
+    """A new product's opening stock: one ``initial`` ledger row per warehouse."""
+    ctx = Context(company_id=company_id)
+    return _move(
+        ctx, [Change(product_id, row["warehouse_id"], row["quantity"], "initial") for row in rows]
+    )
+
+
+def resulting_levels(company_id: int, entries: list[LedgerEntry]) -> list[dict]:
+    """The stock level each touched (product, warehouse) was left at by this operation."""
+    levels = {}
+    for entry in entries:
+        levels[(entry.product_id, entry.warehouse_id)] = entry.quantity_after
+    return [
+        {"product_id": p, "warehouse_id": w, "quantity": q} for (p, w), q in sorted(levels.items())
+    ]

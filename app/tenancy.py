@@ -1,0 +1,52 @@
+"""Finding a company's own rows: another company's row is never found.
+
+Every lookup is scoped by ``company_id``, so a foreign id looks exactly like a
+missing one (404 in a path, 400 naming the field in a body). Archived rows are
+left out: for the API they are deleted, while the ledger keeps their history.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.errors import field_error, not_found
+from app.extensions import db
+
+LABELS = {"products": "Product", "warehouses": "Warehouse", "suppliers": "Supplier"}
+
+
+def _active(model, company_id: int):
+    return sa.select(model).where(model.company_id == company_id, model.archived_at.is_(None))
+
+
+def get_owned(model, company_id: int, row_id: int, *, for_update: bool = False):
+    """The company's active row with this id, else a 404."""
+    query = _active(model, company_id).where(model.id == row_id)
+    if for_update:
+        query = query.with_for_update()
+    row = db.session.scalar(query)
+    if row is None:
+        raise not_found(LABELS.get(model.__tablename__, "Resource"))
+    return row
+
+
+def require_owned(model, company_id: int, row_id: int, field: str):
+    """The company's active row with this id named in a body field, else a 400 on that field."""
+    row = db.session.scalar(_active(model, company_id).where(model.id == row_id))
+    if row is None:
+        raise field_error(field, f"Unknown {LABELS.get(model.__tablename__, 'resource').lower()}.")
+    return row
+
+
+def owned_ids(model, company_id: int, ids) -> set[int]:
+    """Which of ``ids`` are the company's active rows."""
+    ids = set(ids)
+    if not ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(model.id).where(
+                model.company_id == company_id, model.archived_at.is_(None), model.id.in_(ids)
+            )
+        )
+    )
