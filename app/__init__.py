@@ -58,6 +58,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
     from app import health
+    from app.bundles.routes import bp as bundles_bp
     from app.companies.routes import bp as companies_bp
     from app.extensions import api
     from app.products.routes import bp as products_bp
@@ -71,6 +72,7 @@ def register_blueprints(app: Flask) -> None:
         companies_bp,
         warehouses_bp,
         products_bp,
+        bundles_bp,
         suppliers_bp,
         thresholds_bp,
         stock_bp,

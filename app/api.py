@@ -14,6 +14,7 @@ import decimal
 import functools
 import hashlib
 import json
+import logging
 
 import flask_smorest
 import sqlalchemy as sa
@@ -25,6 +26,8 @@ from app import auth
 from app.errors import Problem, problem_type_uri
 from app.extensions import db
 from app.models import IdempotencyKey
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -158,41 +161,62 @@ def _claim_key(company_id: int, key: str, fingerprint: str) -> IdempotencyKey | 
     return record
 
 
+# PostgreSQL's "try again" errors: serialization failure and deadlock
+RETRYABLE_SQLSTATES = {"40001", "40P01"}
+MAX_ATTEMPTS = 3
+
+
+def _retryable(error: sa.exc.DBAPIError) -> bool:
+    return getattr(error.orig, "pgcode", None) in RETRYABLE_SQLSTATES
+
+
 def transactional(view):
     """Run a mutating view in one transaction, committed only on success.
 
     With an ``Idempotency-Key`` header, the key and the response are stored in
     the same transaction as the effect, and a retry replays that response. This
     decorator goes outermost (above ``@bp.response``) because the stored response
-    is the serialized one.
+    is the serialized one. A transaction that PostgreSQL aborts as a deadlock or
+    serialization failure is run again (a bounded number of times); the client
+    never sees those.
     """
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         key = _idempotency_key()
-        record = None
-        # keys are per company; the operator's routes have none and ignore the header
-        if key is not None and auth.authenticated():
-            fingerprint = _fingerprint()
-            claimed = _claim_key(auth.current_company_id(), key, fingerprint)
-            if isinstance(claimed, Response):
-                return claimed
-            record = claimed
-        try:
-            response = make_response(view(*args, **kwargs))
-        except BaseException:
-            db.session.rollback()
-            raise
-        if response.status_code >= 400:
-            db.session.rollback()
-            return response
-        if record is not None:
-            record.status_code = response.status_code
-            record.response_body = response.get_data(as_text=True)
-            record.response_headers = json.dumps(
-                {name: response.headers[name] for name in ("Location",) if name in response.headers}
-            )
-        db.session.commit()
-        return response
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return _run_once(view, key, args, kwargs)
+            except sa.exc.DBAPIError as error:
+                db.session.rollback()
+                if attempt == MAX_ATTEMPTS or not _retryable(error):
+                    raise
+                log.info("retrying %s after %s", request.path, error.orig.pgcode)
+            except BaseException:
+                db.session.rollback()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper
+
+
+def _run_once(view, key: str | None, args, kwargs) -> Response:
+    record = None
+    # keys are per company; the operator's routes have none and ignore the header
+    if key is not None and auth.authenticated():
+        claimed = _claim_key(auth.current_company_id(), key, _fingerprint())
+        if isinstance(claimed, Response):
+            return claimed
+        record = claimed
+    response = make_response(view(*args, **kwargs))
+    if response.status_code >= 400:
+        db.session.rollback()
+        return response
+    if record is not None:
+        record.status_code = response.status_code
+        record.response_body = response.get_data(as_text=True)
+        record.response_headers = json.dumps(
+            {name: response.headers[name] for name in ("Location",) if name in response.headers}
+        )
+    db.session.commit()
+    return response

@@ -38,6 +38,7 @@ from app.models import (
     SupplierProduct,
     Warehouse,
 )
+from app.thresholds.queries import DEFAULT_THRESHOLDS, FALLBACK_THRESHOLD
 
 DEMO_COMPANY_NAME = "StockFlow Demo Co."
 DEMO_KEY_NAME = "demo"
@@ -45,8 +46,8 @@ SEED = 42
 HISTORY_DAYS = 90
 
 # the low-stock thresholds the alerts fall back to when neither product nor type sets one
-DEFAULT_THRESHOLDS = {"fast_moving": 20, "regular": 10, "slow_moving": 5}
-DEFAULT_THRESHOLD = 10
+# live in app.thresholds.queries (DEFAULT_THRESHOLDS, imported above); this is the old name
+DEFAULT_THRESHOLD = FALLBACK_THRESHOLD
 
 CENTS = decimal.Decimal("0.01")
 

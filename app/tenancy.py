@@ -30,9 +30,16 @@ def get_owned(model, company_id: int, row_id: int, *, for_update: bool = False):
     return row
 
 
-def require_owned(model, company_id: int, row_id: int, field: str):
-    """The company's active row with this id named in a body field, else a 400 on that field."""
-    row = db.session.scalar(_active(model, company_id).where(model.id == row_id))
+def require_owned(model, company_id: int, row_id: int, field: str, *, share: bool = False):
+    """The company's active row with this id named in a body field, else a 400 on that field.
+
+    ``share`` takes a key-share row lock (PostgreSQL), so the row cannot be archived
+    until this transaction ends; concurrent readers with ``share`` do not wait.
+    """
+    query = _active(model, company_id).where(model.id == row_id)
+    if share:
+        query = query.with_for_update(read=True, key_share=True)
+    row = db.session.scalar(query)
     if row is None:
         raise field_error(field, f"Unknown {LABELS.get(model.__tablename__, 'resource').lower()}.")
     return row

@@ -98,3 +98,36 @@ class ProductSchema(ma.Schema):
         ma.fields.Nested(StockLevelSchema),
         metadata={"description": "Per warehouse; for a bundle, what its components can make"},
     )
+
+
+class ProductUpdateSchema(ma.Schema):
+    """Body of PATCH /api/products/<id>: any of the catalog fields.
+
+    ``is_bundle`` is fixed at creation (a product with stock cannot become a
+    bundle, nor a bundle with components a product); stock changes go through
+    the stock operations.
+    """
+
+    name = Text(max_length=255)
+    sku = Text(max_length=100)
+    price = Money()
+    product_type = ProductType()
+    low_stock_threshold = StrictInteger(allow_none=True)
+
+    @ma.validates_schema
+    def something_to_change(self, data, **kwargs):
+        """An empty PATCH is a client bug, not a no-op."""
+        if not data:
+            raise ma.ValidationError("Give at least one field to change.", "_body")
+
+
+class ProductQuerySchema(ma.Schema):
+    """Filters of GET /api/products."""
+
+    sku = ma.fields.String(validate=validate.Length(max=100))
+    q = ma.fields.String(
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "Case-insensitive substring of the name"},
+    )
+    product_type = ma.fields.String(validate=validate.Length(max=50))
+    is_bundle = ma.fields.Boolean()

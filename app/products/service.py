@@ -1,11 +1,26 @@
-"""Creating and reading products. Functions flush, never commit."""
+"""Creating, finding, changing and archiving products. Functions flush, never commit."""
+
+import datetime as dt
 
 import sqlalchemy as sa
 
-from app.errors import conflict, field_error, not_found
+from app.errors import conflict, field_error
 from app.extensions import db
-from app.models import Product, Warehouse, violated_constraint
+from app.models import BundleComponent, Inventory, Product, Warehouse, violated_constraint
 from app.stock import service as stock
+from app.tenancy import get_owned, owned_ids
+
+
+def _flush_catching_duplicate_sku(sku: str) -> None:
+    """Flush; the database's unique constraint, not a prior read, decides a duplicate SKU."""
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError as error:
+        if violated_constraint(error) == "uq_products_company_id_sku":
+            raise conflict(
+                "duplicate-sku", f"A product with SKU '{sku}' already exists."
+            ) from error
+        raise
 
 
 def create_product(company_id: int, data: dict) -> Product:
@@ -15,48 +30,94 @@ def create_product(company_id: int, data: dict) -> Product:
     concurrent creates of one SKU cannot both succeed.
     """
     initial_stock = data.pop("initial_stock")
-    _require_own_warehouses(company_id, initial_stock)
+    known = owned_ids(Warehouse, company_id, [row["warehouse_id"] for row in initial_stock])
+    for row in initial_stock:
+        if row["warehouse_id"] not in known:
+            raise field_error(row["field"], "Unknown warehouse.")
 
     product = Product(company_id=company_id, **data)
     db.session.add(product)
-    try:
-        db.session.flush()
-    except sa.exc.IntegrityError as error:
-        if violated_constraint(error) == "uq_products_company_id_sku":
-            raise conflict(
-                "duplicate-sku",
-                f"A product with SKU '{data['sku']}' already exists.",
-            ) from error
-        raise
-
+    _flush_catching_duplicate_sku(data["sku"])
     stock.initial_stock(company_id, product.id, initial_stock)
     return product
 
 
-def _require_own_warehouses(company_id: int, initial_stock: list[dict]) -> None:
-    """Every warehouse named must be the company's and not archived (else 400 on its field)."""
-    wanted = {row["warehouse_id"] for row in initial_stock}
-    if not wanted:
-        return
-    found = set(
-        db.session.scalars(
-            sa.select(Warehouse.id).where(
-                Warehouse.company_id == company_id,
-                Warehouse.id.in_(wanted),
-                Warehouse.archived_at.is_(None),
-            )
+def get_product(company_id: int, product_id: int) -> Product:
+    """One of the company's active products; another company's is a 404."""
+    return get_owned(Product, company_id, product_id)
+
+
+def product_list(company_id: int, filters: dict) -> sa.Select:
+    """The company's active products matching the filters, by id."""
+    query = sa.select(Product).where(
+        Product.company_id == company_id, Product.archived_at.is_(None)
+    )
+    if "sku" in filters:
+        query = query.where(Product.sku == filters["sku"])
+    if "q" in filters:
+        query = query.where(
+            sa.func.lower(Product.name).contains(filters["q"].lower(), autoescape=True)
+        )
+    if "product_type" in filters:
+        query = query.where(Product.product_type == filters["product_type"])
+    if "is_bundle" in filters:
+        query = query.where(Product.is_bundle == filters["is_bundle"])
+    return query.order_by(Product.id)
+
+
+def update_product(company_id: int, product_id: int, changes: dict) -> Product:
+    """Change some of a product's fields (a new SKU must still be unique)."""
+    product = get_owned(Product, company_id, product_id)
+    for field, value in changes.items():
+        setattr(product, field, value)
+    _flush_catching_duplicate_sku(changes.get("sku", product.sku))
+    return product
+
+
+def archive_product(company_id: int, product_id: int) -> None:
+    """Delete a product for the API while its ledger history stays.
+
+    Refused while it has stock on hand (that stock would vanish from every
+    report) or is a component of an active bundle (the bundle could no longer
+    be sold).
+    """
+    product = get_owned(Product, company_id, product_id, for_update=True)
+    on_hand = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Inventory.quantity), 0)).where(
+            Inventory.company_id == company_id, Inventory.product_id == product_id
         )
     )
-    for row in initial_stock:
-        if row["warehouse_id"] not in found:
-            raise field_error(row["field"], "Unknown warehouse.")
-
-
-def get_product(company_id: int, product_id: int) -> Product:
-    """One of the company's products; another company's is a 404."""
-    product = db.session.scalar(
-        sa.select(Product).where(Product.company_id == company_id, Product.id == product_id)
+    if on_hand:
+        raise conflict(
+            "product-has-stock",
+            f"Product {product_id} still has {on_hand} unit(s) in stock; sell, transfer or "
+            "adjust them to zero before deleting it.",
+            quantity_on_hand=on_hand,
+        )
+    bundles_using_it = list(
+        db.session.scalars(
+            sa.select(BundleComponent.bundle_product_id)
+            .join(
+                Product,
+                sa.and_(
+                    Product.company_id == BundleComponent.company_id,
+                    Product.id == BundleComponent.bundle_product_id,
+                ),
+            )
+            .where(
+                BundleComponent.company_id == company_id,
+                BundleComponent.component_product_id == product_id,
+                Product.archived_at.is_(None),
+            )
+            .order_by(BundleComponent.bundle_product_id)
+        )
     )
-    if product is None:
-        raise not_found("Product")
-    return product
+    if bundles_using_it:
+        raise conflict(
+            "product-in-bundle",
+            f"Product {product_id} is a component of bundle(s) {bundles_using_it}; change "
+            "their components first.",
+            bundle_product_ids=bundles_using_it,
+        )
+    product.archived_at = dt.datetime.now(dt.UTC)
+    db.session.flush()

@@ -167,8 +167,11 @@ def _stocked_products(ctx: Context, product: Product, quantity: int) -> dict[int
 
 
 def _load(company_id: int, data: dict, *warehouse_fields: str) -> tuple[Product, list[Warehouse]]:
-    product = require_owned(Product, company_id, data["product_id"], "product_id")
-    warehouses = [require_owned(Warehouse, company_id, data[f], f) for f in warehouse_fields]
+    # shared locks: the product and warehouses cannot be archived under this operation
+    product = require_owned(Product, company_id, data["product_id"], "product_id", share=True)
+    warehouses = [
+        require_owned(Warehouse, company_id, data[f], f, share=True) for f in warehouse_fields
+    ]
     return product, warehouses
 
 

@@ -1,0 +1,85 @@
+"""Suppliers and their offers for products, as the API reads and shows them."""
+
+import marshmallow as ma
+from marshmallow import validate
+
+from app.schemas import Id, Money, StrictBoolean, StrictInteger, Text
+
+MAX_LEAD_TIME_DAYS = 3650
+
+
+class SupplierCreateSchema(ma.Schema):
+    """Body of POST /api/suppliers (and, partial, of PATCH /api/suppliers/<id>)."""
+
+    name = Text(required=True, max_length=255)
+    contact_email = Text(
+        max_length=320, allow_none=True, validate=validate.Email(error="Not a valid email address.")
+    )
+    phone = Text(max_length=50, allow_none=True)
+    notes = Text(max_length=5000, multiline=True, allow_none=True)
+
+    @ma.validates_schema
+    def something_to_change(self, data, partial=None, **kwargs):
+        """An empty PATCH is a client bug, not a no-op."""
+        if partial and not data:
+            raise ma.ValidationError("Give at least one field to change.", "_body")
+
+
+class SupplierQuerySchema(ma.Schema):
+    """Filters of GET /api/suppliers."""
+
+    name = ma.fields.String(
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "Case-insensitive substring of the name"},
+    )
+
+
+class SupplierSchema(ma.Schema):
+    """A supplier."""
+
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    contact_email = ma.fields.String(allow_none=True)
+    phone = ma.fields.String(allow_none=True)
+    notes = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime()
+
+
+class SupplierLinkCreateSchema(ma.Schema):
+    """Body of POST /api/products/<id>/suppliers (and, partial and without
+    ``supplier_id``, of PATCH /api/products/<id>/suppliers/<supplier_id>)."""
+
+    supplier_id = Id(required=True)
+    supplier_sku = Text(max_length=100, allow_none=True)
+    cost_price = Money(allow_none=True)
+    lead_time_days = StrictInteger(maximum=MAX_LEAD_TIME_DAYS, allow_none=True)
+    min_order_quantity = StrictInteger(minimum=1, load_default=1)
+    pack_size = StrictInteger(minimum=1, load_default=1)
+    is_preferred = StrictBoolean(
+        load_default=False,
+        metadata={"description": "Making a supplier preferred demotes the previous one"},
+    )
+
+    @ma.validates_schema
+    def something_to_change(self, data, partial=None, **kwargs):
+        """An empty PATCH is a client bug, not a no-op."""
+        if partial and not data:
+            raise ma.ValidationError("Give at least one field to change.", "_body")
+
+
+class SupplierLinkSchema(ma.Schema):
+    """A supplier's offer for a product, with the supplier's name and contact."""
+
+    product_id = ma.fields.Integer()
+    supplier_id = ma.fields.Integer()
+    supplier_name = ma.fields.String()
+    contact_email = ma.fields.String(allow_none=True)
+    supplier_sku = ma.fields.String(allow_none=True)
+    cost_price = Money(
+        allow_none=True, metadata={"description": "Exact decimal, as a string", "example": "12.50"}
+    )
+    lead_time_days = ma.fields.Integer(allow_none=True)
+    min_order_quantity = ma.fields.Integer()
+    pack_size = ma.fields.Integer()
+    is_preferred = ma.fields.Boolean()
+    created_at = ma.fields.DateTime()

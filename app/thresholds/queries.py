@@ -1,0 +1,165 @@
+"""Low-stock thresholds: the defaults, a company's per-type overrides, and reorder rules
+(a threshold for one product in one warehouse). Functions flush, never commit.
+
+This module is the single source of the default thresholds; the demo data and the
+low-stock alerts import them from here.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.errors import conflict, not_found
+from app.extensions import db
+from app.models import Product, ProductTypeThreshold, ReorderRule, Warehouse, violated_constraint
+from app.tenancy import get_owned
+
+# the threshold of a product type the company has not configured
+DEFAULT_THRESHOLDS = {"fast_moving": 20, "regular": 10, "slow_moving": 5}
+# ... and of any type not listed above
+FALLBACK_THRESHOLD = 10
+
+
+def default_threshold(product_type: str) -> int:
+    """The built-in low-stock threshold of a product type."""
+    return DEFAULT_THRESHOLDS.get(product_type, FALLBACK_THRESHOLD)
+
+
+def _type_row(product_type: str, threshold: int, source: str) -> dict:
+    return {"product_type": product_type, "low_stock_threshold": threshold, "source": source}
+
+
+def type_thresholds(company_id: int) -> list[dict]:
+    """Every product type that matters to the company, by name, with its threshold.
+
+    That is the default types, the types the company configured and the types its
+    active products use; ``source`` says whether the company set the threshold.
+    """
+    configured = dict(
+        db.session.execute(
+            sa.select(
+                ProductTypeThreshold.product_type, ProductTypeThreshold.low_stock_threshold
+            ).where(ProductTypeThreshold.company_id == company_id)
+        ).all()
+    )
+    used = set(
+        db.session.scalars(
+            sa.select(Product.product_type)
+            .where(Product.company_id == company_id, Product.archived_at.is_(None))
+            .distinct()
+        )
+    )
+    return [
+        _type_row(name, configured[name], "company")
+        if name in configured
+        else _type_row(name, default_threshold(name), "default")
+        for name in sorted(DEFAULT_THRESHOLDS.keys() | configured.keys() | used)
+    ]
+
+
+def set_type_threshold(company_id: int, product_type: str, threshold: int) -> dict:
+    """Set (insert or replace) the company's threshold for a product type."""
+    row = _find_type_threshold(company_id, product_type)
+    if row is None:
+        row = ProductTypeThreshold(company_id=company_id, product_type=product_type)
+        db.session.add(row)
+    row.low_stock_threshold = threshold
+    _flush_upsert("pk_product_type_thresholds", f"The threshold of type '{product_type}'")
+    return _type_row(product_type, threshold, "company")
+
+
+def delete_type_threshold(company_id: int, product_type: str) -> None:
+    """Drop the company's threshold for a type (back to the default); no-op if unset."""
+    db.session.execute(
+        sa.delete(ProductTypeThreshold).where(
+            ProductTypeThreshold.company_id == company_id,
+            ProductTypeThreshold.product_type == product_type,
+        )
+    )
+
+
+def reorder_rules(company_id: int, product_id: int) -> list[ReorderRule]:
+    """The rules of one of the company's active products, in active warehouses, by warehouse."""
+    get_owned(Product, company_id, product_id)
+    return list(
+        db.session.scalars(
+            sa.select(ReorderRule)
+            .join(
+                Warehouse,
+                sa.and_(
+                    Warehouse.company_id == ReorderRule.company_id,
+                    Warehouse.id == ReorderRule.warehouse_id,
+                ),
+            )
+            .where(
+                ReorderRule.company_id == company_id,
+                ReorderRule.product_id == product_id,
+                Warehouse.archived_at.is_(None),
+            )
+            .order_by(ReorderRule.warehouse_id)
+        )
+    )
+
+
+def set_reorder_rule(
+    company_id: int, product_id: int, warehouse_id: int, data: dict
+) -> tuple[ReorderRule, bool]:
+    """Set (insert or replace) a product's rule in a warehouse; return it and whether it is new.
+
+    Both must be the company's and active (else 404); a bundle holds no stock, so it
+    has no rules (409).
+    """
+    product = get_owned(Product, company_id, product_id)
+    get_owned(Warehouse, company_id, warehouse_id)
+    if product.is_bundle:
+        raise conflict(
+            "bundle-has-no-stock",
+            "A bundle holds no stock and gets no low-stock alerts; "
+            "set reorder rules on its components instead.",
+        )
+    rule = _find_rule(company_id, product_id, warehouse_id)
+    created = rule is None
+    if created:
+        rule = ReorderRule(company_id=company_id, product_id=product_id, warehouse_id=warehouse_id)
+        db.session.add(rule)
+    else:
+        # a replace with the same values is still an update: say when it was last set
+        rule.updated_at = sa.func.now()
+    rule.threshold = data["threshold"]
+    rule.reorder_quantity = data.get("reorder_quantity")
+    _flush_upsert(
+        "pk_reorder_rules", f"The reorder rule of product {product_id} in warehouse {warehouse_id}"
+    )
+    return rule, created
+
+
+def delete_reorder_rule(company_id: int, product_id: int, warehouse_id: int) -> None:
+    """Remove a product's rule in a warehouse; 404 if there is none."""
+    get_owned(Product, company_id, product_id)
+    get_owned(Warehouse, company_id, warehouse_id)
+    rule = _find_rule(company_id, product_id, warehouse_id)
+    if rule is None:
+        raise not_found("Reorder rule")
+    db.session.delete(rule)
+    db.session.flush()
+
+
+def _find_type_threshold(company_id: int, product_type: str) -> ProductTypeThreshold | None:
+    return db.session.get(ProductTypeThreshold, (company_id, product_type))
+
+
+def _find_rule(company_id: int, product_id: int, warehouse_id: int) -> ReorderRule | None:
+    return db.session.get(ReorderRule, (company_id, product_id, warehouse_id))
+
+
+def _flush_upsert(primary_key: str, what: str) -> None:
+    """Flush an upsert; a concurrent request that inserted the same row first is a 409."""
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError as error:
+        if violated_constraint(error) == primary_key:
+            raise conflict(
+                "concurrent-update",
+                f"{what} was created by another request at the same time; retry.",
+            ) from error
+        raise
