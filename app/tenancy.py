@@ -19,11 +19,17 @@ def _active(model, company_id: int):
     return sa.select(model).where(model.company_id == company_id, model.archived_at.is_(None))
 
 
-def get_owned(model, company_id: int, row_id: int, *, for_update: bool = False):
-    """The company's active row with this id, else a 404."""
+def get_owned(model, company_id: int, row_id: int, *, for_update=False, share=False):
+    """The company's active row with this id, else a 404.
+
+    ``for_update`` locks the row (archiving takes it); ``share`` takes the
+    key-share lock that keeps it from being archived until this transaction ends.
+    """
     query = _active(model, company_id).where(model.id == row_id)
     if for_update:
         query = query.with_for_update()
+    elif share:
+        query = query.with_for_update(read=True, key_share=True)
     row = db.session.scalar(query)
     if row is None:
         raise not_found(LABELS.get(model.__tablename__, "Resource"))

@@ -109,8 +109,8 @@ def set_reorder_rule(
     Both must be the company's and active (else 404); a bundle holds no stock, so it
     has no rules (409).
     """
-    product = get_owned(Product, company_id, product_id)
-    get_owned(Warehouse, company_id, warehouse_id)
+    product = get_owned(Product, company_id, product_id, share=True)
+    get_owned(Warehouse, company_id, warehouse_id, share=True)
     if product.is_bundle:
         raise conflict(
             "bundle-has-no-stock",
