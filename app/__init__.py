@@ -47,9 +47,11 @@ def configure_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """The database and the API (whose init also installs the problem error handlers)."""
     from app.extensions import api, db
+    from app.schemas import Money
 
     db.init_app(app)
     api.init_app(app)
+    api.register_field(Money, "string", "decimal")
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     )

@@ -196,7 +196,7 @@ def receive(company_id: int, data: dict) -> list[LedgerEntry]:
     """Goods arrive: add stock, optionally naming the supplier and unit cost."""
     supplier_id = data.get("supplier_id")
     if supplier_id is not None:
-        require_owned(Supplier, company_id, supplier_id, "supplier_id")
+        require_owned(Supplier, company_id, supplier_id, "supplier_id", share=True)
     return _single_warehouse_operation(
         company_id,
         data,

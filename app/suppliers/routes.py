@@ -10,8 +10,10 @@ from app.suppliers.schemas import (
     SupplierCreateSchema,
     SupplierLinkCreateSchema,
     SupplierLinkSchema,
+    SupplierLinkUpdateSchema,
     SupplierQuerySchema,
     SupplierSchema,
+    SupplierUpdateSchema,
 )
 
 bp = Blueprint("suppliers", __name__, url_prefix="/api", description="Suppliers")
@@ -45,7 +47,7 @@ class SupplierItem(MethodView):
         return service.get_supplier(auth.current_company_id(), supplier_id)
 
     @transactional
-    @bp.arguments(SupplierCreateSchema(partial=True))
+    @bp.arguments(SupplierUpdateSchema(partial=True))
     @bp.response(200, SupplierSchema)
     def patch(self, changes, supplier_id):
         """Change a supplier's name, contact email, phone or notes"""
@@ -77,7 +79,7 @@ class ProductSuppliers(MethodView):
 @bp.route("/products/<id:product_id>/suppliers/<id:supplier_id>")
 class ProductSupplierItem(MethodView):
     @transactional
-    @bp.arguments(SupplierLinkCreateSchema(partial=True, exclude=("supplier_id",)))
+    @bp.arguments(SupplierLinkUpdateSchema(partial=True))
     @bp.response(200, SupplierLinkSchema)
     @bp.alt_response(409, description="Another supplier was made preferred at the same time")
     def patch(self, changes, product_id, supplier_id):

@@ -9,7 +9,7 @@ MAX_LEAD_TIME_DAYS = 3650
 
 
 class SupplierCreateSchema(ma.Schema):
-    """Body of POST /api/suppliers (and, partial, of PATCH /api/suppliers/<id>)."""
+    """Body of POST /api/suppliers."""
 
     name = Text(required=True, max_length=255)
     contact_email = Text(
@@ -23,6 +23,11 @@ class SupplierCreateSchema(ma.Schema):
         """An empty PATCH is a client bug, not a no-op."""
         if partial and not data:
             raise ma.ValidationError("Give at least one field to change.", "_body")
+
+
+class SupplierUpdateSchema(SupplierCreateSchema):
+    """Body of PATCH /api/suppliers/<id>: load it with ``partial=True``; at least one
+    field, and the optional ones may be null."""
 
 
 class SupplierQuerySchema(ma.Schema):
@@ -46,8 +51,7 @@ class SupplierSchema(ma.Schema):
 
 
 class SupplierLinkCreateSchema(ma.Schema):
-    """Body of POST /api/products/<id>/suppliers (and, partial and without
-    ``supplier_id``, of PATCH /api/products/<id>/suppliers/<supplier_id>)."""
+    """Body of POST /api/products/<id>/suppliers."""
 
     supplier_id = Id(required=True)
     supplier_sku = Text(max_length=100, allow_none=True)
@@ -65,6 +69,19 @@ class SupplierLinkCreateSchema(ma.Schema):
         """An empty PATCH is a client bug, not a no-op."""
         if partial and not data:
             raise ma.ValidationError("Give at least one field to change.", "_body")
+
+
+class SupplierLinkUpdateSchema(SupplierLinkCreateSchema):
+    """Body of PATCH /api/products/<id>/suppliers/<supplier_id>: load it with
+    ``partial=True``; at least one field. The supplier of a link is fixed."""
+
+    class Meta:
+        exclude = ("supplier_id",)
+
+    # no defaults: a field left out of a PATCH keeps its value
+    min_order_quantity = StrictInteger(minimum=1)
+    pack_size = StrictInteger(minimum=1)
+    is_preferred = StrictBoolean()
 
 
 class SupplierLinkSchema(ma.Schema):

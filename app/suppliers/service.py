@@ -84,7 +84,8 @@ def link_supplier(company_id: int, product_id: int, data: dict) -> dict:
     constraint, so two concurrent requests cannot both create one.
     """
     product = get_owned(Product, company_id, product_id)
-    supplier = require_owned(Supplier, company_id, data["supplier_id"], "supplier_id")
+    # a shared lock: the supplier cannot be archived under this new link
+    supplier = require_owned(Supplier, company_id, data["supplier_id"], "supplier_id", share=True)
     if product.is_bundle:
         raise conflict(
             "bundle-has-no-suppliers",
@@ -137,7 +138,9 @@ def _links_with_suppliers(company_id: int, product_id: int) -> sa.Select:
     )
 
 
-def _get_link(company_id: int, product_id: int, supplier_id: int):
+def _get_link(
+    company_id: int, product_id: int, supplier_id: int
+) -> tuple[SupplierProduct, Supplier]:
     """The link of an active product to an active supplier, else a 404."""
     get_owned(Product, company_id, product_id)
     row = db.session.execute(
@@ -147,7 +150,8 @@ def _get_link(company_id: int, product_id: int, supplier_id: int):
     ).first()
     if row is None:
         raise not_found("Supplier link")
-    return row.tuple()
+    link, supplier = row
+    return link, supplier
 
 
 def _demote_preferred(company_id: int, product_id: int) -> None:
