@@ -96,7 +96,11 @@ def flatten_messages(messages, prefix: str = "") -> dict[str, list[str]]:
     flat: dict[str, list[str]] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
+            # marshmallow files errors about a whole object (or body) under _schema
+            if key == "_schema":
+                path = prefix or "_body"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             for sub_path, sub_messages in flatten_messages(value, path).items():
                 flat.setdefault(sub_path, []).extend(sub_messages)
     elif isinstance(messages, list | tuple):

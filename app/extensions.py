@@ -29,9 +29,15 @@ api = ProblemApi()
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")
-def _sqlite_enforces_foreign_keys(dbapi_connection, _record):
-    """SQLite ignores foreign keys unless asked, per connection."""
+def _sqlite_behaves_like_postgresql(dbapi_connection, _record):
+    """Per SQLite connection: enforce foreign keys (off by default), and fold case
+    beyond ASCII in ``lower()`` as PostgreSQL does, so name searches agree."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value

@@ -617,3 +617,14 @@ def test_bad_ledger_query_is_a_400(client, company, query, field):
 def test_ledger_never_shows_another_companys_rows(client, company, other_company, history):
     assert ledger(client, other_company)["entries"] == []
     assert ledger(client, other_company, f"?product_id={history.product}")["entries"] == []
+
+
+def test_receipt_that_would_pass_the_largest_storable_level_is_a_409_and_writes_nothing(
+    app, client, company, stocked, count_rows
+):
+    before = count_rows(LedgerEntry)
+    body = {"product_id": stocked.product, "warehouse_id": stocked.a, "quantity": 2**31 - 1}
+    problem = assert_problem(post(client, company, "receipts", body), 409)
+    assert problem["type"].endswith("stock-limit")
+    assert level(app, stocked.product, stocked.a) == 10
+    assert count_rows(LedgerEntry) == before

@@ -21,6 +21,7 @@ from app.bundles import queries as bundles
 from app.errors import Problem, conflict, field_error, problem_type_uri
 from app.extensions import db
 from app.models import Inventory, LedgerEntry, Product, Supplier, Warehouse
+from app.schemas import MAX_INT as MAX_QUANTITY
 from app.tenancy import require_owned
 
 
@@ -66,7 +67,11 @@ def insufficient_stock(product_id: int, warehouse_id: int, available: int, wante
 
 
 def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta: int) -> int:
-    """Add ``delta`` (>= 0), creating the inventory row if needed; return the new level."""
+    """Add ``delta`` (>= 0), creating the inventory row if needed; return the new level.
+
+    A level may not pass the integer column's limit: the guard is part of the
+    statement, so the database refuses instead of overflowing.
+    """
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     insert = dialect.insert(Inventory).values(
         company_id=company_id, product_id=product_id, warehouse_id=warehouse_id, quantity=delta
@@ -74,8 +79,19 @@ def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta
     statement = insert.on_conflict_do_update(
         index_elements=["company_id", "product_id", "warehouse_id"],
         set_={"quantity": Inventory.quantity + delta, "updated_at": sa.func.now()},
+        where=Inventory.quantity <= MAX_QUANTITY - delta,
     ).returning(Inventory.quantity)
-    return db.session.execute(statement).scalar_one()
+    row = db.session.execute(statement).first()
+    if row is None:
+        current = current_level(company_id, product_id, warehouse_id)
+        raise conflict(
+            "stock-limit",
+            f"Adding {delta} unit(s) of product {product_id} in warehouse {warehouse_id} to "
+            f"{current} would pass the largest storable level ({MAX_QUANTITY}).",
+            available=current,
+            requested=delta,
+        )
+    return row[0]
 
 
 def _conditional_decrement(company_id: int, product_id: int, warehouse_id: int, n: int) -> int:
@@ -163,7 +179,12 @@ def _stocked_products(ctx: Context, product: Product, quantity: int) -> dict[int
             f"Bundle {product.id} contains bundle(s) without components: {sorted(empty)}.",
         )
     ctx.bundle_product_id = product.id
-    return {component_id: per_bundle * quantity for component_id, per_bundle in leaves.items()}
+    moved = {component_id: per_bundle * quantity for component_id, per_bundle in leaves.items()}
+    if max(moved.values()) > MAX_QUANTITY:
+        raise field_error(
+            "quantity", f"Too many bundles: a component would move more than {MAX_QUANTITY} units."
+        )
+    return moved
 
 
 def _load(company_id: int, data: dict, *warehouse_fields: str) -> tuple[Product, list[Warehouse]]:
