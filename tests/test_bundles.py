@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import BundleComponent, Inventory, LedgerEntry
-from tests.test_products import assert_problem
+from tests.helpers import assert_problem
 
 
 def components_path(product_id: int) -> str:

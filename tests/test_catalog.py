@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Inventory, LedgerEntry, Product, Warehouse
-from tests.test_products import assert_problem
+from tests.helpers import assert_problem
 
 # the same test as conftest's ON_POSTGRES: which backend this run uses
 

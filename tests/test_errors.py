@@ -7,15 +7,7 @@ import sqlalchemy as sa
 
 from app import create_app
 from app.extensions import db
-
-
-def assert_problem(response, status):
-    assert response.status_code == status
-    assert response.content_type == "application/problem+json"
-    body = response.json
-    assert {"type", "title", "status", "detail"} <= set(body)
-    assert body["status"] == status
-    return body
+from tests.helpers import assert_problem
 
 
 def test_unknown_route_is_a_404_problem(client, company):

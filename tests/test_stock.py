@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Inventory, LedgerEntry
-from tests.test_products import assert_problem
+from tests.helpers import assert_problem
 
 
 @pytest.fixture

@@ -9,18 +9,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import LedgerEntry, Product, Supplier, SupplierProduct
 from app.suppliers import service
-
-
-def assert_problem(response, status, *fields):
-    """The response is a problem+json with ``status`` naming exactly ``fields``."""
-    assert response.status_code == status, response.json
-    assert response.content_type == "application/problem+json"
-    body = response.json
-    assert body["status"] == status
-    assert body["type"] and body["title"] and body["detail"]
-    if fields:
-        assert sorted(body["errors"]) == sorted(fields), body["errors"]
-    return body
+from tests.helpers import assert_problem
 
 
 @pytest.fixture

@@ -10,26 +10,13 @@ from app import demo
 from app.extensions import db
 from app.models import Product, ProductTypeThreshold, ReorderRule, Warehouse
 from app.thresholds import queries
+from tests.helpers import assert_problem
 
 DEFAULTS = [
     {"product_type": "fast_moving", "low_stock_threshold": 20, "source": "default"},
     {"product_type": "regular", "low_stock_threshold": 10, "source": "default"},
     {"product_type": "slow_moving", "low_stock_threshold": 5, "source": "default"},
 ]
-
-
-def assert_problem(response, status, *fields, slug=None):
-    """The response is a problem+json with ``status`` naming exactly ``fields``."""
-    assert response.status_code == status, response.json
-    assert response.content_type == "application/problem+json"
-    body = response.json
-    assert body["status"] == status
-    assert body["type"] and body["title"] and body["detail"]
-    if fields:
-        assert sorted(body["errors"]) == sorted(fields), body["errors"]
-    if slug:
-        assert body["type"] == f"urn:stockflow:problem:{slug}"
-    return body
 
 
 def archive(app, model, row_id):
