@@ -218,5 +218,21 @@ CREATE INDEX ix_inventory_ledger_company_timeline ON inventory_ledger (company_i
 
 UPDATE alembic_version SET version_num='0002' WHERE alembic_version.version_num = '0001';
 
+-- Running upgrade 0002 -> 0003
+
+CREATE TABLE change_counters (
+    company_id INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    changes BIGINT DEFAULT '0' NOT NULL,
+    CONSTRAINT pk_change_counters PRIMARY KEY (company_id, slot),
+    CONSTRAINT fk_change_counters_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE
+);
+
+DROP INDEX ix_inventory_ledger_product_movements;
+
+CREATE INDEX ix_inventory_ledger_product_movements ON inventory_ledger (company_id, product_id, warehouse_id, reason, occurred_at) INCLUDE (quantity_change);
+
+UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
+
 COMMIT;
 

@@ -60,6 +60,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
     from app import health
+    from app.alerts.routes import bp as alerts_bp
     from app.bundles.routes import bp as bundles_bp
     from app.companies.routes import bp as companies_bp
     from app.extensions import api
@@ -78,6 +79,7 @@ def register_blueprints(app: Flask) -> None:
         suppliers_bp,
         thresholds_bp,
         stock_bp,
+        alerts_bp,
     ):
         api.register_blueprint(bp)
 

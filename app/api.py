@@ -18,11 +18,11 @@ import logging
 
 import flask_smorest
 import sqlalchemy as sa
-from flask import Response, make_response, request
+from flask import Response, g, make_response, request
 from marshmallow.utils import missing
 from webargs.flaskparser import FlaskParser, abort
 
-from app import auth
+from app import auth, changes
 from app.errors import Problem, problem_type_uri
 from app.extensions import db
 from app.models import IdempotencyKey
@@ -68,6 +68,11 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = JSONParser()
     PAGINATION_ARGUMENTS_PARSER = JSONParser()
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 200}
+
+    def _check_not_modified(self, etag):
+        """Remember the ETag, so that a 304 carries it as RFC 9110 asks."""
+        g.etag = etag
+        super()._check_not_modified(etag)
 
 
 def paginate(query: sa.Select, pagination_parameters) -> list:
@@ -212,6 +217,8 @@ def _run_once(view, key: str | None, args, kwargs) -> Response:
     if response.status_code >= 400:
         db.session.rollback()
         return response
+    if auth.authenticated():
+        changes.bump(auth.current_company_id())
     if record is not None:
         record.status_code = response.status_code
         record.response_body = response.get_data(as_text=True)

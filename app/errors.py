@@ -13,7 +13,7 @@ import logging
 
 import marshmallow as ma
 import sqlalchemy.exc as sa_exc
-from flask import Flask, Response
+from flask import Flask, Response, g
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -151,6 +151,12 @@ def _phrase(status: int) -> str:
 
 def handle_http_exception(error: HTTPException) -> Response:
     """Render any HTTPException (abort, Problem, webargs validation) as a problem."""
+    if error.code == 304:
+        # not an error: the client's copy is current (an ETag check said so)
+        response = Response(status=304)
+        if g.get("etag"):
+            response.set_etag(g.etag)
+        return response
     if isinstance(error, Problem):
         return problem_response(
             error.code,

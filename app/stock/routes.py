@@ -2,7 +2,7 @@
 
 from flask.views import MethodView
 
-from app import auth
+from app import auth, changes
 from app.api import Blueprint, paginate, transactional
 from app.models import Product, Warehouse
 from app.stock import queries, service
@@ -46,6 +46,7 @@ def _operation(path: str, schema, operation, summary: str):
     @bp.alt_response(409, description="Not enough stock, or the stock changed")
     @bp.doc(summary=summary, description=OPERATION_DOC)
     def post(data):
+        changes.only_stock()
         return _result(operation(auth.current_company_id(), data))
 
     post.__name__ = f"post_{path}"

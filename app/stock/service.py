@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.bundles import queries as bundles
+from app.changes import stock_changed
 from app.errors import Problem, conflict, field_error, problem_type_uri
 from app.extensions import db
 from app.models import Inventory, LedgerEntry, Product, Supplier, Warehouse
@@ -150,6 +151,7 @@ def _record(ctx: Context, change: Change, quantity_after: int) -> LedgerEntry:
 def _move(ctx: Context, changes: list[Change]) -> list[LedgerEntry]:
     """Apply the changes in lock order and write one ledger row each; all or nothing."""
     entries = []
+    stock_changed(c.product_id for c in changes)
     for change in sorted(changes, key=lambda c: (c.warehouse_id, c.product_id)):
         if change.delta < 0:
             after = _conditional_decrement(
@@ -289,6 +291,7 @@ def _count(ctx: Context, product_id: int, warehouse_id: int, counted: int, expec
             current_quantity=before,
             expected_quantity=expected,
         )
+    stock_changed([product_id])
     after = db.session.execute(
         sa.update(Inventory)
         .where(

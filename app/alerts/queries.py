@@ -1,0 +1,225 @@
+"""The low-stock alert query: one statement, whatever the size of the company.
+
+An alert is an inventory row (active product that is not a bundle, active
+warehouse) whose stock is strictly below its threshold and that had at least one
+sale in the window. The statement works in three steps, so the expensive part
+only ever touches the few rows that are low:
+
+1. ``low``: every inventory row of the company with its threshold (rule, else
+   product, else company type threshold, else the type's default) and where it
+   came from, kept when the stock is below it;
+2. ``sales``: units sold in the window for those rows only, read from the
+   ledger index on (company, product, warehouse, reason, occurred_at);
+3. ``supplier``: each low product's supplier to reorder from: preferred, else
+   the cheapest, else the lowest id.
+
+The page is ordered most urgent first and carries the total count of matches.
+Derived figures (urgency, reorder dates and quantities) are computed in Python
+for the rows of the page only (``derive``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Money, UTCDateTime
+from app.thresholds.queries import DEFAULT_THRESHOLDS, FALLBACK_THRESHOLD
+
+# days of margin under which an alert is "high" rather than "normal"
+HIGH_URGENCY_MARGIN_DAYS = 7
+TWO_PLACES = decimal.Decimal("0.01")
+
+
+def _default_threshold_sql() -> str:
+    """The built-in thresholds as a CASE over the product type (constants, not input)."""
+    whens = " ".join(
+        f"WHEN '{product_type}' THEN {threshold}"
+        for product_type, threshold in sorted(DEFAULT_THRESHOLDS.items())
+    )
+    return f"CASE p.product_type {whens} ELSE {FALLBACK_THRESHOLD} END"
+
+
+LOW_STOCK_SQL = f"""
+WITH low AS (
+    SELECT
+        i.product_id, i.warehouse_id, i.quantity AS current_stock,
+        p.name AS product_name, p.sku, p.product_type,
+        w.name AS warehouse_name,
+        r.reorder_quantity,
+        COALESCE(r.threshold, p.low_stock_threshold, t.low_stock_threshold,
+                 {_default_threshold_sql()}) AS threshold,
+        CASE
+            WHEN r.threshold IS NOT NULL THEN 'warehouse_rule'
+            WHEN p.low_stock_threshold IS NOT NULL THEN 'product'
+            WHEN t.low_stock_threshold IS NOT NULL THEN 'product_type'
+            ELSE 'default'
+        END AS threshold_source
+    FROM inventory i
+    JOIN products p ON p.company_id = i.company_id AND p.id = i.product_id
+    JOIN warehouses w ON w.company_id = i.company_id AND w.id = i.warehouse_id
+    LEFT JOIN reorder_rules r
+        ON r.company_id = i.company_id AND r.product_id = i.product_id
+        AND r.warehouse_id = i.warehouse_id
+    LEFT JOIN product_type_thresholds t
+        ON t.company_id = p.company_id AND t.product_type = p.product_type
+    WHERE i.company_id = :company_id
+      AND p.archived_at IS NULL AND NOT p.is_bundle
+      AND w.archived_at IS NULL
+      AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
+      AND (:product_type IS NULL OR p.product_type = :product_type)
+      AND i.quantity < COALESCE(r.threshold, p.low_stock_threshold, t.low_stock_threshold,
+                                {_default_threshold_sql()})
+),
+sales AS (
+    SELECT l.product_id, l.warehouse_id, -SUM(l.quantity_change) AS units_sold
+    FROM low
+    JOIN inventory_ledger l
+        ON l.company_id = :company_id AND l.product_id = low.product_id
+        AND l.warehouse_id = low.warehouse_id
+        AND l.reason = 'sale' AND l.occurred_at >= :since
+    GROUP BY l.product_id, l.warehouse_id
+),
+supplier AS (
+    SELECT
+        sp.product_id, s.id AS supplier_id, s.name AS supplier_name, s.contact_email,
+        sp.lead_time_days, sp.cost_price, sp.min_order_quantity, sp.pack_size,
+        ROW_NUMBER() OVER (
+            PARTITION BY sp.product_id
+            ORDER BY sp.is_preferred DESC, sp.cost_price ASC NULLS LAST, s.id ASC
+        ) AS choice
+    FROM supplier_products sp
+    JOIN suppliers s ON s.company_id = sp.company_id AND s.id = sp.supplier_id
+    WHERE sp.company_id = :company_id AND s.archived_at IS NULL
+      AND sp.product_id IN (SELECT product_id FROM sales)
+),
+alerts AS MATERIALIZED (
+    SELECT
+        low.*, sales.units_sold,
+        CAST(low.current_stock AS BIGINT) * :days / sales.units_sold AS days_until_stockout,
+        supplier.supplier_id, supplier.supplier_name, supplier.contact_email,
+        supplier.lead_time_days, supplier.cost_price,
+        supplier.min_order_quantity, supplier.pack_size
+    FROM low
+    JOIN sales ON sales.product_id = low.product_id AND sales.warehouse_id = low.warehouse_id
+    LEFT JOIN supplier ON supplier.product_id = low.product_id AND supplier.choice = 1
+    WHERE (:supplier_id IS NULL OR supplier.supplier_id = :supplier_id)
+),
+page AS (
+    SELECT * FROM alerts
+    ORDER BY days_until_stockout, current_stock, product_id, warehouse_id
+    LIMIT :limit OFFSET :offset
+)
+SELECT counted.total_alerts, page.*
+FROM (SELECT COUNT(*) AS total_alerts FROM alerts) AS counted
+LEFT JOIN page ON 1 = 1
+ORDER BY page.days_until_stockout, page.current_stock, page.product_id, page.warehouse_id
+"""
+
+LOW_STOCK = (
+    sa.text(LOW_STOCK_SQL)
+    .bindparams(
+        sa.bindparam("since", type_=UTCDateTime()),
+        sa.bindparam("warehouse_id", type_=sa.Integer()),
+        sa.bindparam("supplier_id", type_=sa.Integer()),
+        sa.bindparam("product_type", type_=sa.String()),
+    )
+    .columns(cost_price=Money())
+)
+
+
+def window_start(today: dt.date, days: int) -> dt.datetime:
+    """The window is the last ``days`` whole days (UTC) and today so far."""
+    return dt.datetime.combine(today - dt.timedelta(days=days), dt.time(), dt.UTC)
+
+
+def _parameters(company_id: int, args: dict, today: dt.date) -> dict:
+    return {
+        "company_id": company_id,
+        "days": args["days"],
+        "since": window_start(today, args["days"]),
+        "warehouse_id": args.get("warehouse_id"),
+        "product_type": args.get("product_type"),
+        "supplier_id": args.get("supplier_id"),
+        "limit": args["page_size"],
+        "offset": (args["page"] - 1) * args["page_size"],
+    }
+
+
+def low_stock_alerts(company_id: int, args: dict, today: dt.date) -> tuple[list[dict], int]:
+    """One page of the company's alerts, most urgent first, and how many there are."""
+    rows = db.session.execute(LOW_STOCK, _parameters(company_id, args, today)).mappings().all()
+    total = rows[0]["total_alerts"] if rows else 0
+    alerts = [derive(row, args["days"], today) for row in rows if row["product_id"] is not None]
+    return alerts, total
+
+
+def derive(row, days: int, today: dt.date) -> dict:
+    """An alert as the API shows it, with what a buyer needs to act on it."""
+    sold = row["units_sold"]
+    stock = row["current_stock"]
+    days_left = row["days_until_stockout"]
+    lead_time = row["lead_time_days"]
+    stockout = today + dt.timedelta(days=days_left) if sold else None
+    margin = days_left - (lead_time or 0)
+    if stock == 0 or margin < 0:
+        urgency = "critical"
+    elif margin < HIGH_URGENCY_MARGIN_DAYS:
+        urgency = "high"
+    else:
+        urgency = "normal"
+    # cover the lead time plus one more window at the current rate, less what is there
+    needed = math.ceil(sold * ((lead_time or 0) + days) / days) - stock
+    minimum = row["min_order_quantity"] or 1
+    pack = row["pack_size"] or 1
+    suggested = math.ceil(max(needed, minimum) / pack) * pack
+    supplier = None
+    if row["supplier_id"] is not None:
+        supplier = {
+            "id": row["supplier_id"],
+            "name": row["supplier_name"],
+            "contact_email": row["contact_email"],
+        }
+    return {
+        "product_id": row["product_id"],
+        "product_name": row["product_name"],
+        "sku": row["sku"],
+        "warehouse_id": row["warehouse_id"],
+        "warehouse_name": row["warehouse_name"],
+        "current_stock": stock,
+        "threshold": row["threshold"],
+        "days_until_stockout": days_left,
+        "supplier": supplier,
+        "threshold_source": row["threshold_source"],
+        "product_type": row["product_type"],
+        "units_sold_in_window": sold,
+        "avg_daily_sales": (decimal.Decimal(sold) / days).quantize(
+            TWO_PLACES, decimal.ROUND_HALF_UP
+        ),
+        "stockout_date": stockout,
+        "lead_time_days": lead_time,
+        "cost_price": row["cost_price"],
+        "reorder_by": stockout - dt.timedelta(days=lead_time)
+        if stockout is not None and lead_time is not None
+        else None,
+        "urgency": urgency,
+        "suggested_reorder_quantity": suggested,
+        "reorder_quantity": row["reorder_quantity"],
+    }
+
+
+def explain(company_id: int, days: int = 30) -> str:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of the alert statement (PostgreSQL; for bench/)."""
+    args = {"days": days, "page": 1, "page_size": 100}
+    parameters = _parameters(company_id, args, dt.datetime.now(dt.UTC).date())
+    compiled = (
+        sa.text(LOW_STOCK_SQL)
+        .bindparams(**parameters)
+        .compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
+    )
+    rows = db.session.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}"))
+    return "\n".join(row[0] for row in rows)

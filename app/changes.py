@@ -1,0 +1,60 @@
+"""Versioning a company's data for cheap polling (see ``models.ChangeCounter``).
+
+Services say what they changed (``stock_changed``); ``transactional`` calls
+``bump`` just before committing, so the counters move in the same transaction as
+the change, and a poller that sees the new version sees the change too.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import g
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.extensions import db
+from app.models import ChangeCounter
+
+STOCK_SLOTS = 16
+CONFIG_SLOT = STOCK_SLOTS  # catalog, suppliers, thresholds, keys: anything but stock
+
+
+def stock_changed(product_ids) -> None:
+    """Record that this request changed the stock of these products."""
+    g.setdefault("change_slots", set()).update(p % STOCK_SLOTS for p in product_ids)
+
+
+def only_stock() -> None:
+    """Say that this request is a stock operation: it changes no configuration."""
+    g.only_stock = True
+
+
+def bump(company_id: int) -> None:
+    """Count this request's change: the stock slots it touched and, unless it is a
+    stock operation, the configuration slot.
+
+    Slots are bumped in ascending order, after every other row lock the request
+    took, so two requests cannot wait on each other's counters.
+    """
+    slots = set(g.pop("change_slots", set()))
+    if not g.pop("only_stock", False):
+        slots.add(CONFIG_SLOT)
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    for slot in sorted(slots):
+        statement = dialect.insert(ChangeCounter).values(
+            company_id=company_id, slot=slot, changes=1
+        )
+        db.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["company_id", "slot"],
+                set_={"changes": ChangeCounter.changes + 1},
+            )
+        )
+
+
+def version(company_id: int) -> int:
+    """The company's data version: grows with every committed change."""
+    return db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(ChangeCounter.changes), 0)).where(
+            ChangeCounter.company_id == company_id
+        )
+    )
