@@ -1,0 +1,342 @@
+"""The alert endpoint against a plain per-row reference, on random data sets, and
+its cost: a constant number of SQL statements whatever the data size."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.extensions import db
+
+DEFAULTS = {"fast_moving": 20, "regular": 10, "slow_moving": 5}
+TYPES = ["fast_moving", "regular", "slow_moving", "seasonal"]
+
+
+# -- the reference: the original per-row algorithm, written plainly -------------------
+
+
+@dataclass
+class Spec:
+    """A generated company: what exists, in plain Python."""
+
+    warehouses: int
+    products: list[dict]  # {type, threshold}
+    stock: dict  # (p, w) -> {"final": int, "sales": [(days_ago, qty)]}
+    suppliers: dict  # p -> [{cost, preferred, lead, moq, pack}] (supplier index = order)
+    rules: dict  # (p, w) -> threshold
+    type_thresholds: dict  # type -> threshold
+    days: int
+    ids: dict = field(default_factory=dict)
+
+
+def reference_alerts(spec: Spec, now: dt.datetime) -> list[dict]:
+    """For each inventory row: its threshold, then its sales, then its supplier."""
+    window_start = dt.datetime.combine(now.date() - dt.timedelta(days=spec.days), dt.time(), dt.UTC)
+    alerts = []
+    for (p, w), row in spec.stock.items():
+        product = spec.products[p]
+        if (p, w) in spec.rules:
+            threshold, source = spec.rules[(p, w)], "warehouse_rule"
+        elif product["threshold"] is not None:
+            threshold, source = product["threshold"], "product"
+        elif product["type"] in spec.type_thresholds:
+            threshold, source = spec.type_thresholds[product["type"]], "product_type"
+        else:
+            threshold, source = DEFAULTS.get(product["type"], 10), "default"
+        stock = row["final"]
+        if stock >= threshold:
+            continue
+        sold = sum(
+            q
+            for days_ago, q in row["sales"]
+            if now - dt.timedelta(days=days_ago, hours=1) >= window_start
+        )
+        if sold == 0:
+            continue
+        offers = spec.suppliers.get(p, [])
+        supplier = None
+        if offers:
+            supplier = min(
+                range(len(offers)),
+                key=lambda i: (
+                    not offers[i]["preferred"],
+                    offers[i]["cost"] is None,
+                    offers[i]["cost"] or 0,
+                    i,
+                ),
+            )
+        alerts.append(
+            {
+                "product_id": spec.ids[("p", p)],
+                "warehouse_id": spec.ids[("w", w)],
+                "current_stock": stock,
+                "threshold": threshold,
+                "threshold_source": source,
+                "days_until_stockout": math.floor(stock / (sold / spec.days)),
+                "supplier_id": None if supplier is None else spec.ids[("s", p, supplier)],
+            }
+        )
+    return sorted(
+        alerts,
+        key=lambda a: (
+            a["days_until_stockout"],
+            a["current_stock"],
+            a["product_id"],
+            a["warehouse_id"],
+        ),
+    )
+
+
+# -- random companies ---------------------------------------------------------------
+
+
+@st.composite
+def specs(draw):
+    warehouses = draw(st.integers(1, 2))
+    n_products = draw(st.integers(1, 4))
+    products = [
+        {
+            "type": draw(st.sampled_from(TYPES)),
+            "threshold": draw(st.one_of(st.none(), st.integers(0, 15))),
+        }
+        for _ in range(n_products)
+    ]
+    stock = {}
+    for p in range(n_products):
+        for w in range(warehouses):
+            if draw(st.booleans()) or (p, w) == (0, 0):
+                sales = draw(st.lists(st.tuples(st.integers(0, 70), st.integers(1, 5)), max_size=4))
+                stock[(p, w)] = {"final": draw(st.integers(0, 25)), "sales": sales}
+    suppliers = {}
+    for p in range(n_products):
+        offers = draw(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "cost": st.one_of(
+                            st.none(), st.sampled_from(["1.00", "2.50", "2.50", "9.99"])
+                        ),
+                        "preferred": st.booleans(),
+                        "lead": st.one_of(st.none(), st.integers(0, 20)),
+                        "moq": st.integers(1, 10),
+                        "pack": st.integers(1, 6),
+                    }
+                ),
+                max_size=3,
+            )
+        )
+        seen_preferred = False
+        for offer in offers:  # at most one preferred per product
+            offer["preferred"] = offer["preferred"] and not seen_preferred
+            seen_preferred |= offer["preferred"]
+        suppliers[p] = offers
+    rules = {key: draw(st.integers(0, 15)) for key in stock if draw(st.booleans())}
+    type_thresholds = {t: draw(st.integers(0, 15)) for t in TYPES if draw(st.booleans())}
+    return Spec(
+        warehouses,
+        products,
+        stock,
+        suppliers,
+        rules,
+        type_thresholds,
+        draw(st.sampled_from([1, 7, 30, 60])),
+    )
+
+
+def build(client, tenant, spec: Spec, now: dt.datetime) -> None:
+    """Create the spec's company data through the API, remembering the ids."""
+    headers = tenant.headers
+
+    def call(method, path, body):
+        response = getattr(client, method)(path, json=body, headers=headers)
+        assert response.status_code in (200, 201), (path, body, response.json)
+        return response.json
+
+    for w in range(spec.warehouses):
+        spec.ids[("w", w)] = call("post", "/api/warehouses", {"name": f"W{w}"})["id"]
+    for p, product in enumerate(spec.products):
+        opening = [
+            {
+                "warehouse_id": spec.ids[("w", w)],
+                "quantity": row["final"] + sum(q for _, q in row["sales"]),
+            }
+            for (pp, w), row in spec.stock.items()
+            if pp == p
+        ]
+        body = {
+            "name": f"P{p}",
+            "sku": f"P{p}",
+            "price": "1",
+            "product_type": product["type"],
+            "low_stock_threshold": product["threshold"],
+            "initial_stock": opening,
+        }
+        spec.ids[("p", p)] = call("post", "/api/products", body)["id"]
+    for (p, w), row in spec.stock.items():
+        for days_ago, quantity in row["sales"]:
+            when = (now - dt.timedelta(days=days_ago, hours=1)).isoformat()
+            call(
+                "post",
+                "/api/stock/sales",
+                {
+                    "product_id": spec.ids[("p", p)],
+                    "warehouse_id": spec.ids[("w", w)],
+                    "quantity": quantity,
+                    "occurred_at": when,
+                },
+            )
+    for p, offers in spec.suppliers.items():
+        for i, offer in enumerate(offers):
+            supplier = call("post", "/api/suppliers", {"name": f"S{p}-{i}"})["id"]
+            spec.ids[("s", p, i)] = supplier
+            call(
+                "post",
+                f"/api/products/{spec.ids[('p', p)]}/suppliers",
+                {
+                    "supplier_id": supplier,
+                    "cost_price": offer["cost"],
+                    "is_preferred": offer["preferred"],
+                    "lead_time_days": offer["lead"],
+                    "min_order_quantity": offer["moq"],
+                    "pack_size": offer["pack"],
+                },
+            )
+    for (p, w), threshold in spec.rules.items():
+        call(
+            "put",
+            f"/api/products/{spec.ids[('p', p)]}/reorder-rules/{spec.ids[('w', w)]}",
+            {"threshold": threshold},
+        )
+    for product_type, threshold in spec.type_thresholds.items():
+        call("put", f"/api/product-types/{product_type}", {"low_stock_threshold": threshold})
+
+
+def fetch_alerts(client, tenant, query=""):
+    response = client.get(
+        f"/api/companies/{tenant.id}/alerts/low-stock{query}", headers=tenant.headers
+    )
+    assert response.status_code == 200, response.json
+    return response
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(spec=specs())
+def test_endpoint_agrees_with_the_per_row_reference(client, make_company, spec):
+    tenant = make_company()
+    now = dt.datetime.now(dt.UTC)
+    build(client, tenant, spec, now)
+    body = fetch_alerts(client, tenant, f"?days={spec.days}").json
+    got = [
+        {
+            key: alert[key]
+            for key in (
+                "product_id",
+                "warehouse_id",
+                "current_stock",
+                "threshold",
+                "threshold_source",
+                "days_until_stockout",
+            )
+        }
+        | {"supplier_id": alert["supplier"] and alert["supplier"]["id"]}
+        for alert in body["alerts"]
+    ]
+    assert got == reference_alerts(spec, now)
+    assert body["total_alerts"] == len(got)
+
+
+# -- cost: a constant number of statements -----------------------------------------------
+
+
+@pytest.fixture
+def count_statements(app):
+    """Count the SQL statements sent while the block runs."""
+
+    class Counter:
+        statements: list[str] = []
+
+        def __enter__(self):
+            self.statements = []
+            with app.app_context():
+                self.engine = db.engine
+            sa.event.listen(self.engine, "before_cursor_execute", self._record)
+            return self
+
+        def _record(self, conn, cursor, statement, *args):
+            self.statements.append(statement)
+
+        def __exit__(self, *exc):
+            sa.event.remove(self.engine, "before_cursor_execute", self._record)
+
+    return Counter()
+
+
+def make_tenant_data(client, tenant, products: int, warehouses: int) -> None:
+    """``products`` x ``warehouses`` low rows, each with a recent sale and a supplier."""
+    warehouse_ids = [
+        client.post("/api/warehouses", json={"name": f"W{i}"}, headers=tenant.headers).json["id"]
+        for i in range(warehouses)
+    ]
+    supplier = client.post("/api/suppliers", json={"name": "S"}, headers=tenant.headers).json
+    for i in range(products):
+        product = client.post(
+            "/api/products",
+            json={
+                "name": f"P{i}",
+                "sku": f"P{i}",
+                "price": "1",
+                "initial_stock": [{"warehouse_id": w, "quantity": 5} for w in warehouse_ids],
+            },
+            headers=tenant.headers,
+        ).json
+        client.post(
+            f"/api/products/{product['id']}/suppliers",
+            json={"supplier_id": supplier["id"], "cost_price": "1.00"},
+            headers=tenant.headers,
+        )
+        for w in warehouse_ids:
+            client.post(
+                "/api/stock/sales",
+                json={"product_id": product["id"], "warehouse_id": w, "quantity": 1},
+                headers=tenant.headers,
+            )
+
+
+def test_statement_count_does_not_grow_with_the_data(client, make_company, count_statements):
+    small, large = make_company(), make_company()
+    make_tenant_data(client, small, products=2, warehouses=2)
+    make_tenant_data(client, large, products=20, warehouses=2)
+
+    counts = {}
+    for name, tenant in (("small", small), ("large", large)):
+        with count_statements as counter:
+            body = fetch_alerts(client, tenant).json
+        counts[name] = len(counter.statements)
+        assert body["total_alerts"] == (4 if name == "small" else 40)
+    assert counts["small"] == counts["large"] <= 3
+
+
+def test_a_current_poll_is_a_304_without_running_the_alert_query(
+    client, make_company, count_statements
+):
+    tenant = make_company()
+    make_tenant_data(client, tenant, products=3, warehouses=1)
+    etag = fetch_alerts(client, tenant).headers["ETag"]
+    with count_statements as counter:
+        response = client.get(
+            f"/api/companies/{tenant.id}/alerts/low-stock",
+            headers={**tenant.headers, "If-None-Match": etag},
+        )
+    assert response.status_code == 304
+    assert len(counter.statements) <= 2
+    assert not any("inventory_ledger" in statement for statement in counter.statements)
