@@ -19,6 +19,7 @@ import logging
 import flask_smorest
 import sqlalchemy as sa
 from flask import Response, g, make_response, request
+from flask_smorest.exceptions import NotModified
 from marshmallow.utils import missing
 from webargs.flaskparser import FlaskParser, abort
 
@@ -70,9 +71,14 @@ class Blueprint(flask_smorest.Blueprint):
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 200}
 
     def _check_not_modified(self, etag):
-        """Remember the ETag, so that a 304 carries it as RFC 9110 asks."""
+        """304 when If-None-Match names this ETag, compared weakly as RFC 9110 asks
+        (a proxy that compresses may have made it ``W/"..."``); remember the ETag
+        so that the 304 carries it."""
         g.etag = etag
-        super()._check_not_modified(etag)
+        if request.method in self.METHODS_CHECKING_NOT_MODIFIED and (
+            request.if_none_match.contains_weak(etag)
+        ):
+            raise NotModified
 
 
 def paginate(query: sa.Select, pagination_parameters) -> list:
