@@ -10,8 +10,8 @@ only ever touches the few rows that are low:
    came from, kept when the stock is below it;
 2. ``sales``: units sold in the window for those rows only, read from the
    ledger index on (company, product, warehouse, reason, occurred_at);
-3. ``supplier``: each low product's supplier to reorder from: preferred, else
-   the cheapest, else the lowest id.
+3. ``choice``: each alerting product's supplier to reorder from: preferred,
+   else the cheapest, else the lowest id (one index lookup per product).
 
 The page is ordered most urgent first and carries the total count of matches.
 Derived figures (urgency, reorder dates and quantities) are computed in Python
@@ -44,13 +44,11 @@ def _default_threshold_sql() -> str:
     return f"CASE p.product_type {whens} ELSE {FALLBACK_THRESHOLD} END"
 
 
-LOW_STOCK_SQL = f"""
-WITH low AS (
+LOW = f"""
+low AS (
+    -- the company's inventory rows below their threshold (narrow rows: ids and numbers)
     SELECT
-        i.product_id, i.warehouse_id, i.quantity AS current_stock,
-        p.name AS product_name, p.sku, p.product_type,
-        w.name AS warehouse_name,
-        r.reorder_quantity,
+        i.product_id, i.warehouse_id, i.quantity AS current_stock, r.reorder_quantity,
         COALESCE(r.threshold, p.low_stock_threshold, t.low_stock_threshold,
                  {_default_threshold_sql()}) AS threshold,
         CASE
@@ -76,6 +74,7 @@ WITH low AS (
                                 {_default_threshold_sql()})
 ),
 sales AS (
+    -- units sold in the window, for the low rows only (an index-only lookup each)
     SELECT l.product_id, l.warehouse_id, -SUM(l.quantity_change) AS units_sold
     FROM low
     JOIN inventory_ledger l
@@ -84,52 +83,84 @@ sales AS (
         AND l.reason = 'sale' AND l.occurred_at >= :since
     GROUP BY l.product_id, l.warehouse_id
 ),
-supplier AS (
-    SELECT
-        sp.product_id, s.id AS supplier_id, s.name AS supplier_name, s.contact_email,
-        sp.lead_time_days, sp.cost_price, sp.min_order_quantity, sp.pack_size,
-        ROW_NUMBER() OVER (
-            PARTITION BY sp.product_id
-            ORDER BY sp.is_preferred DESC, sp.cost_price ASC NULLS LAST, s.id ASC
-        ) AS choice
-    FROM supplier_products sp
-    JOIN suppliers s ON s.company_id = sp.company_id AND s.id = sp.supplier_id
-    WHERE sp.company_id = :company_id AND s.archived_at IS NULL
-      AND sp.product_id IN (SELECT product_id FROM sales)
-),
 alerts AS MATERIALIZED (
-    SELECT
-        low.*, sales.units_sold,
-        CAST(low.current_stock AS BIGINT) * :days / sales.units_sold AS days_until_stockout,
-        supplier.supplier_id, supplier.supplier_name, supplier.contact_email,
-        supplier.lead_time_days, supplier.cost_price,
-        supplier.min_order_quantity, supplier.pack_size
+    SELECT low.*, sales.units_sold,
+           CAST(low.current_stock AS BIGINT) * :days / sales.units_sold AS days_until_stockout
     FROM low
     JOIN sales ON sales.product_id = low.product_id AND sales.warehouse_id = low.warehouse_id
-    LEFT JOIN supplier ON supplier.product_id = low.product_id AND supplier.choice = 1
-    WHERE (:supplier_id IS NULL OR supplier.supplier_id = :supplier_id)
-),
-page AS (
-    SELECT * FROM alerts
-    ORDER BY days_until_stockout, current_stock, product_id, warehouse_id
-    LIMIT :limit OFFSET :offset
+)"""
+
+# a product's supplier to reorder from: preferred, else the cheapest, else the lowest id
+CHOSEN_SUPPLIER = """(
+    SELECT sp.supplier_id
+    FROM supplier_products sp
+    JOIN suppliers s ON s.company_id = sp.company_id AND s.id = sp.supplier_id
+    WHERE sp.company_id = :company_id AND sp.product_id = {product}
+      AND s.archived_at IS NULL
+    ORDER BY sp.is_preferred DESC, sp.cost_price ASC NULLS LAST, s.id ASC
+    LIMIT 1
+)"""
+
+ORDER = "days_until_stockout, current_stock, product_id, warehouse_id"
+
+# the answer: the page's rows with names and their supplier's terms, and the total
+ANSWER = f"""
+answer AS (
+    SELECT
+        page.*, p.name AS product_name, p.sku, p.product_type, w.name AS warehouse_name,
+        s.id AS supplier_id, s.name AS supplier_name, s.contact_email,
+        sp.lead_time_days, sp.cost_price, sp.min_order_quantity, sp.pack_size
+    FROM page
+    JOIN products p ON p.company_id = :company_id AND p.id = page.product_id
+    JOIN warehouses w ON w.company_id = :company_id AND w.id = page.warehouse_id
+    LEFT JOIN suppliers s ON s.company_id = :company_id AND s.id = page.chosen_supplier_id
+    LEFT JOIN supplier_products sp
+        ON sp.company_id = :company_id AND sp.product_id = page.product_id
+        AND sp.supplier_id = page.chosen_supplier_id
 )
-SELECT counted.total_alerts, page.*
-FROM (SELECT COUNT(*) AS total_alerts FROM alerts) AS counted
-LEFT JOIN page ON 1 = 1
-ORDER BY page.days_until_stockout, page.current_stock, page.product_id, page.warehouse_id
+SELECT counted.total_alerts, answer.*
+FROM (SELECT COUNT(*) AS total_alerts FROM {{matches}}) AS counted
+LEFT JOIN answer ON 1 = 1
+ORDER BY {", ".join(f"answer.{column}" for column in ORDER.split(", "))}
 """
 
-LOW_STOCK = (
-    sa.text(LOW_STOCK_SQL)
-    .bindparams(
-        sa.bindparam("since", type_=UTCDateTime()),
-        sa.bindparam("warehouse_id", type_=sa.Integer()),
-        sa.bindparam("supplier_id", type_=sa.Integer()),
-        sa.bindparam("product_type", type_=sa.String()),
+# without a supplier filter, suppliers are looked up for the page's rows only
+LOW_STOCK_SQL = f"""
+WITH {LOW},
+page AS (
+    SELECT numbered.*, {CHOSEN_SUPPLIER.format(product="numbered.product_id")} AS chosen_supplier_id
+    FROM (SELECT * FROM alerts ORDER BY {ORDER} LIMIT :limit OFFSET :offset) AS numbered
+),
+{ANSWER.format(matches="alerts")}"""
+
+# filtering by supplier needs every alert's supplier before the page is cut
+LOW_STOCK_BY_SUPPLIER_SQL = f"""
+WITH {LOW},
+supplied AS MATERIALIZED (
+    SELECT * FROM (
+        SELECT alerts.*, {CHOSEN_SUPPLIER.format(product="alerts.product_id")} AS chosen_supplier_id
+        FROM alerts
+    ) AS chosen
+    WHERE chosen_supplier_id = :supplier_id
+),
+page AS (SELECT * FROM supplied ORDER BY {ORDER} LIMIT :limit OFFSET :offset),
+{ANSWER.format(matches="supplied")}"""
+
+
+def _statement(sql: str) -> sa.TextClause:
+    return (
+        sa.text(sql)
+        .bindparams(
+            sa.bindparam("since", type_=UTCDateTime()),
+            sa.bindparam("warehouse_id", type_=sa.Integer()),
+            sa.bindparam("product_type", type_=sa.String()),
+        )
+        .columns(cost_price=Money())
     )
-    .columns(cost_price=Money())
-)
+
+
+LOW_STOCK = _statement(LOW_STOCK_SQL)
+LOW_STOCK_BY_SUPPLIER = _statement(LOW_STOCK_BY_SUPPLIER_SQL)
 
 
 def window_start(today: dt.date, days: int) -> dt.datetime:
@@ -144,7 +175,6 @@ def _parameters(company_id: int, args: dict, today: dt.date) -> dict:
         "since": window_start(today, args["days"]),
         "warehouse_id": args.get("warehouse_id"),
         "product_type": args.get("product_type"),
-        "supplier_id": args.get("supplier_id"),
         "limit": args["page_size"],
         "offset": (args["page"] - 1) * args["page_size"],
     }
@@ -152,7 +182,11 @@ def _parameters(company_id: int, args: dict, today: dt.date) -> dict:
 
 def low_stock_alerts(company_id: int, args: dict, today: dt.date) -> tuple[list[dict], int]:
     """One page of the company's alerts, most urgent first, and how many there are."""
-    rows = db.session.execute(LOW_STOCK, _parameters(company_id, args, today)).mappings().all()
+    parameters = _parameters(company_id, args, today)
+    statement = LOW_STOCK
+    if args.get("supplier_id") is not None:
+        statement, parameters["supplier_id"] = LOW_STOCK_BY_SUPPLIER, args["supplier_id"]
+    rows = db.session.execute(statement, parameters).mappings().all()
     total = rows[0]["total_alerts"] if rows else 0
     alerts = [derive(row, args["days"], today) for row in rows if row["product_id"] is not None]
     return alerts, total
