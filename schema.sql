@@ -234,5 +234,27 @@ CREATE INDEX ix_inventory_ledger_product_movements ON inventory_ledger (company_
 
 UPDATE alembic_version SET version_num='0003' WHERE alembic_version.version_num = '0002';
 
+-- Running upgrade 0003 -> 0004
+
+ALTER TABLE inventory ADD COLUMN alert_threshold INTEGER;
+
+UPDATE inventory SET alert_threshold = COALESCE(
+    (SELECT r.threshold FROM reorder_rules r
+     WHERE r.company_id = inventory.company_id AND r.product_id = inventory.product_id
+       AND r.warehouse_id = inventory.warehouse_id),
+    (SELECT COALESCE(p.low_stock_threshold, t.low_stock_threshold,
+                     CASE p.product_type WHEN 'fast_moving' THEN 20 WHEN 'regular' THEN 10
+                                         WHEN 'slow_moving' THEN 5 ELSE 10 END)
+     FROM products p
+     LEFT JOIN product_type_thresholds t
+         ON t.company_id = p.company_id AND t.product_type = p.product_type
+     WHERE p.company_id = inventory.company_id AND p.id = inventory.product_id));
+
+ALTER TABLE inventory ALTER COLUMN alert_threshold SET NOT NULL;
+
+CREATE INDEX ix_inventory_below_threshold ON inventory (company_id, product_id, warehouse_id) WHERE quantity < alert_threshold;
+
+UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
+
 COMMIT;
 

@@ -38,7 +38,7 @@ from app.models import (
     SupplierProduct,
     Warehouse,
 )
-from app.thresholds.queries import DEFAULT_THRESHOLDS, FALLBACK_THRESHOLD
+from app.thresholds.queries import DEFAULT_THRESHOLDS, FALLBACK_THRESHOLD, refresh_alert_thresholds
 
 DEMO_COMPANY_NAME = "StockFlow Demo Co."
 DEMO_KEY_NAME = "demo"
@@ -296,6 +296,7 @@ def load_demo_data(company_id: int, today: dt.date) -> None:
             product_id=row.product_id,
             warehouse_id=row.warehouse_id,
             quantity=row.quantity,
+            alert_threshold=0,  # set below from the thresholds, as the API does
         )
         for row in simulation.rows
     )
@@ -303,6 +304,7 @@ def load_demo_data(company_id: int, today: dt.date) -> None:
     entries = sorted(simulation.entries, key=lambda entry: entry["occurred_at"])
     db.session.execute(sa.insert(LedgerEntry), entries)
     db.session.flush()
+    refresh_alert_thresholds(company_id)
 
 
 def effective_threshold(spec: _ProductSpec) -> int:

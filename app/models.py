@@ -184,7 +184,9 @@ class Inventory(db.Model):
     """The stock level of one product in one warehouse; never negative.
 
     The ledger is the record of truth: ``quantity`` always equals the sum of the
-    product's ledger rows in that warehouse.
+    product's ledger rows in that warehouse. ``alert_threshold`` copies the
+    threshold that applies to the row, so the partial index
+    ``ix_inventory_below_threshold`` holds exactly the rows that are low.
     """
 
     __tablename__ = "inventory"
@@ -194,6 +196,15 @@ class Inventory(db.Model):
         tenant_fk(["warehouse_id"], "warehouses"),
         sa.CheckConstraint("quantity >= 0", name="quantity_non_negative"),
         sa.Index(None, "company_id", "warehouse_id"),
+        # the rows that are low right now, and only those: where the alerts start
+        sa.Index(
+            "ix_inventory_below_threshold",
+            "company_id",
+            "product_id",
+            "warehouse_id",
+            postgresql_where=sa.text("quantity < alert_threshold"),
+            sqlite_where=sa.text("quantity < alert_threshold"),
+        ),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -201,6 +212,9 @@ class Inventory(db.Model):
     product_id: so.Mapped[int]
     warehouse_id: so.Mapped[int]
     quantity: so.Mapped[int] = so.mapped_column(server_default="0")
+    # the row's low-stock threshold (rule, product, type or default), kept current by
+    # app.thresholds.queries so that the low rows can be found from an index
+    alert_threshold: so.Mapped[int]
     updated_at: so.Mapped[dt.datetime] = so.mapped_column(
         UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
     )

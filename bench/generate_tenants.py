@@ -436,8 +436,9 @@ def create_stock(db: Loader, args: argparse.Namespace, t0) -> None:
         )
         db.run(
             """
-            INSERT INTO inventory (company_id, product_id, warehouse_id, quantity, updated_at)
-            SELECT company_id, product_id, warehouse_id, q,
+            INSERT INTO inventory (company_id, product_id, warehouse_id, quantity,
+                                   alert_threshold, updated_at)
+            SELECT company_id, product_id, warehouse_id, q, threshold,
                    %(t0)s - interval '1 minute' * floor(r_updated * 4320)
             FROM pair_stock ORDER BY company_id, seq
             """,

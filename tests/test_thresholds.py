@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app import demo
 from app.extensions import db
-from app.models import Product, ProductTypeThreshold, ReorderRule, Warehouse
+from app.models import Inventory, Product, ProductTypeThreshold, ReorderRule, Warehouse
 from app.thresholds import queries
 from tests.helpers import assert_problem
 
@@ -421,3 +421,43 @@ def test_defaults_have_one_source():
     assert queries.default_threshold("fast_moving") == 20
     assert queries.default_threshold("slow_moving") == 5
     assert queries.default_threshold("anything-else") == queries.FALLBACK_THRESHOLD == 10
+
+
+def test_inventory_alert_threshold_follows_every_threshold_change(
+    app, client, company, make_warehouse, make_product
+):
+    """The copy the alerts search by must always equal the threshold that applies."""
+    a, b = make_warehouse(company)["id"], make_warehouse(company)["id"]
+    product = make_product(company, product_type="seasonal", warehouse_id=a, initial_quantity=3)
+    pid = product["id"]
+    headers = company.headers
+
+    def copies_agree():
+        with app.app_context():
+            rows = db.session.execute(
+                sa.select(
+                    Inventory.alert_threshold,
+                    queries.threshold_of(
+                        Inventory.company_id, Inventory.product_id, Inventory.warehouse_id
+                    ),
+                ).where(Inventory.company_id == company.id)
+            ).all()
+        assert rows and all(copy == actual for copy, actual in rows), rows
+        return {copy for copy, _ in rows}
+
+    assert copies_agree() == {10}  # an unknown type's default
+    steps = [
+        ("put", "/api/product-types/seasonal", {"low_stock_threshold": 4}),
+        ("post", "/api/stock/receipts", {"product_id": pid, "warehouse_id": b, "quantity": 1}),
+        ("put", f"/api/products/{pid}/reorder-rules/{b}", {"threshold": 7}),
+        ("patch", f"/api/products/{pid}", {"low_stock_threshold": 2}),
+        ("patch", f"/api/products/{pid}", {"product_type": "fast_moving"}),
+        ("patch", f"/api/products/{pid}", {"low_stock_threshold": None}),
+        ("delete", f"/api/products/{pid}/reorder-rules/{b}", None),
+        ("delete", "/api/product-types/seasonal", None),
+    ]
+    for method, path, body in steps:
+        response = getattr(client, method)(path, json=body, headers=headers)
+        assert response.status_code < 300, (path, response.json)
+        copies_agree()
+    assert copies_agree() == {20}

@@ -5,9 +5,11 @@ warehouse) whose stock is strictly below its threshold and that had at least one
 sale in the window. The statement works in three steps, so the expensive part
 only ever touches the few rows that are low:
 
-1. ``low``: every inventory row of the company with its threshold (rule, else
-   product, else company type threshold, else the type's default) and where it
-   came from, kept when the stock is below it;
+1. ``low``: the company's inventory rows below their threshold (rule, else
+   product, else company type threshold, else the type's default), found through
+   the partial index of rows whose stock is below ``inventory.alert_threshold``
+   (the threshold copied onto each row when it changes), then checked against
+   the thresholds as configured;
 2. ``sales``: units sold in the window for those rows only, read from the
    ledger index on (company, product, warehouse, reason, occurred_at);
 3. ``choice``: each alerting product's supplier to reorder from: preferred,
@@ -66,10 +68,12 @@ low AS (
     LEFT JOIN product_type_thresholds t
         ON t.company_id = p.company_id AND t.product_type = p.product_type
     WHERE i.company_id = :company_id
+      AND i.quantity < i.alert_threshold  -- the partial index of low rows answers this
       AND p.archived_at IS NULL AND NOT p.is_bundle
       AND w.archived_at IS NULL
       AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
       AND (:product_type IS NULL OR p.product_type = :product_type)
+      -- and the threshold as configured now decides (the copy only narrows the search)
       AND i.quantity < COALESCE(r.threshold, p.low_stock_threshold, t.low_stock_threshold,
                                 {_default_threshold_sql()})
 ),

@@ -9,6 +9,7 @@ from app.extensions import db
 from app.models import BundleComponent, Inventory, Product, Warehouse, violated_constraint
 from app.stock import service as stock
 from app.tenancy import get_owned, owned_ids
+from app.thresholds import queries as thresholds
 
 
 def _flush_catching_duplicate_sku(sku: str) -> None:
@@ -71,6 +72,8 @@ def update_product(company_id: int, product_id: int, changes: dict) -> Product:
     for field, value in changes.items():
         setattr(product, field, value)
     _flush_catching_duplicate_sku(changes.get("sku", product.sku))
+    if {"low_stock_threshold", "product_type"} & changes.keys():
+        thresholds.refresh_alert_thresholds(company_id, Inventory.product_id == product_id)
     return product
 
 

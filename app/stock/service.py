@@ -24,6 +24,7 @@ from app.extensions import db
 from app.models import Inventory, LedgerEntry, Product, Supplier, Warehouse
 from app.schemas import MAX_INT as MAX_QUANTITY
 from app.tenancy import require_owned
+from app.thresholds.queries import threshold_of
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,11 @@ def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta
     """
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     insert = dialect.insert(Inventory).values(
-        company_id=company_id, product_id=product_id, warehouse_id=warehouse_id, quantity=delta
+        company_id=company_id,
+        product_id=product_id,
+        warehouse_id=warehouse_id,
+        quantity=delta,
+        alert_threshold=threshold_of(company_id, product_id, warehouse_id),
     )
     statement = insert.on_conflict_do_update(
         index_elements=["company_id", "product_id", "warehouse_id"],

@@ -11,7 +11,14 @@ import sqlalchemy as sa
 
 from app.errors import conflict, not_found
 from app.extensions import db
-from app.models import Product, ProductTypeThreshold, ReorderRule, Warehouse, violated_constraint
+from app.models import (
+    Inventory,
+    Product,
+    ProductTypeThreshold,
+    ReorderRule,
+    Warehouse,
+    violated_constraint,
+)
 from app.tenancy import get_owned
 
 # the threshold of a product type the company has not configured
@@ -23,6 +30,63 @@ FALLBACK_THRESHOLD = 10
 def default_threshold(product_type: str) -> int:
     """The built-in low-stock threshold of a product type."""
     return DEFAULT_THRESHOLDS.get(product_type, FALLBACK_THRESHOLD)
+
+
+def threshold_of(company_id, product_id, warehouse_id) -> sa.ColumnElement[int]:
+    """The threshold that applies to a product in a warehouse, as SQL (columns or values):
+    the reorder rule's, else the product's, else the company's for its type, else the
+    type's default."""
+    rule = (
+        sa.select(ReorderRule.threshold)
+        .where(
+            ReorderRule.company_id == company_id,
+            ReorderRule.product_id == product_id,
+            ReorderRule.warehouse_id == warehouse_id,
+        )
+        .scalar_subquery()
+    )
+    product = (
+        sa.select(
+            sa.func.coalesce(
+                Product.low_stock_threshold,
+                ProductTypeThreshold.low_stock_threshold,
+                sa.case(DEFAULT_THRESHOLDS, value=Product.product_type, else_=FALLBACK_THRESHOLD),
+            )
+        )
+        .outerjoin(
+            ProductTypeThreshold,
+            sa.and_(
+                ProductTypeThreshold.company_id == Product.company_id,
+                ProductTypeThreshold.product_type == Product.product_type,
+            ),
+        )
+        .where(Product.company_id == company_id, Product.id == product_id)
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(rule, product)
+
+
+def refresh_alert_thresholds(company_id: int, *where) -> None:
+    """Recompute ``inventory.alert_threshold`` for the company's rows matching ``where``,
+    in the transaction that changed a threshold."""
+    db.session.execute(
+        sa.update(Inventory)
+        .where(Inventory.company_id == company_id, *where)
+        .values(
+            alert_threshold=threshold_of(
+                Inventory.company_id, Inventory.product_id, Inventory.warehouse_id
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _of_type(company_id: int, product_type: str):
+    return Inventory.product_id.in_(
+        sa.select(Product.id).where(
+            Product.company_id == company_id, Product.product_type == product_type
+        )
+    )
 
 
 def _type_row(product_type: str, threshold: int, source: str) -> dict:
@@ -65,6 +129,7 @@ def set_type_threshold(company_id: int, product_type: str, threshold: int) -> di
         db.session.add(row)
     row.low_stock_threshold = threshold
     _flush_upsert("pk_product_type_thresholds", f"The threshold of type '{product_type}'")
+    refresh_alert_thresholds(company_id, _of_type(company_id, product_type))
     return _type_row(product_type, threshold, "company")
 
 
@@ -76,6 +141,7 @@ def delete_type_threshold(company_id: int, product_type: str) -> None:
             ProductTypeThreshold.product_type == product_type,
         )
     )
+    refresh_alert_thresholds(company_id, _of_type(company_id, product_type))
 
 
 def reorder_rules(company_id: int, product_id: int) -> list[ReorderRule]:
@@ -130,6 +196,7 @@ def set_reorder_rule(
     _flush_upsert(
         "pk_reorder_rules", f"The reorder rule of product {product_id} in warehouse {warehouse_id}"
     )
+    _refresh_row(company_id, product_id, warehouse_id)
     return rule, created
 
 
@@ -142,6 +209,13 @@ def delete_reorder_rule(company_id: int, product_id: int, warehouse_id: int) -> 
         raise not_found("Reorder rule")
     db.session.delete(rule)
     db.session.flush()
+    _refresh_row(company_id, product_id, warehouse_id)
+
+
+def _refresh_row(company_id: int, product_id: int, warehouse_id: int) -> None:
+    refresh_alert_thresholds(
+        company_id, Inventory.product_id == product_id, Inventory.warehouse_id == warehouse_id
+    )
 
 
 def _find_type_threshold(company_id: int, product_type: str) -> ProductTypeThreshold | None:
