@@ -179,3 +179,19 @@ def count_rows(app):
             return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
     return count
+
+
+@pytest.fixture
+def scratch_database_url(database_url, tmp_path):
+    """An empty database of the same kind as the test database."""
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        return
+    name = f"stockflow_scratch_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.engine.make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -1,7 +1,6 @@
 """The migrations, the models and schema.sql describe one schema."""
 
 import importlib.util
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +10,7 @@ from alembic.migration import MigrationContext
 
 from app.extensions import db
 from app.models import UTCDateTime
-from tests.conftest import ON_POSTGRES, ROOT, alembic_config
+from tests.conftest import ROOT, alembic_config
 
 
 def load_schema_sql_module():
@@ -37,22 +36,6 @@ def test_migrated_database_matches_the_models(app):
             db.metadata,
         )
     assert differences == [], "models and migrations differ: write a migration"
-
-
-@pytest.fixture
-def scratch_database_url(database_url, tmp_path):
-    """An empty database of the same kind as the test database."""
-    if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
-        return
-    name = f"stockflow_scratch_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.engine.make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def tables_of(url: str) -> set[str]:
