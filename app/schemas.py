@@ -119,3 +119,13 @@ class ProductType(Text):
             ),
             **kwargs,
         )
+
+
+class PatchSchema(ma.Schema):
+    """Base of every PATCH body: an empty PATCH is a client bug, not a no-op."""
+
+    @ma.validates_schema
+    def something_to_change(self, data, **kwargs):
+        """At least one field must be given."""
+        if not data:
+            raise ma.ValidationError("Give at least one field to change.", "_body")

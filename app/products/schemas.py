@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from app.schemas import Id, Money, ProductType, StrictBoolean, StrictInteger, Text
+from app.schemas import Id, Money, PatchSchema, ProductType, StrictBoolean, StrictInteger, Text
 
 MAX_INITIAL_STOCK_ROWS = 1000
 
@@ -100,7 +100,7 @@ class ProductSchema(ma.Schema):
     )
 
 
-class ProductUpdateSchema(ma.Schema):
+class ProductUpdateSchema(PatchSchema):
     """Body of PATCH /api/products/<id>: any of the catalog fields.
 
     ``is_bundle`` is fixed at creation (a product with stock cannot become a
@@ -113,12 +113,6 @@ class ProductUpdateSchema(ma.Schema):
     price = Money()
     product_type = ProductType()
     low_stock_threshold = StrictInteger(allow_none=True)
-
-    @ma.validates_schema
-    def something_to_change(self, data, **kwargs):
-        """An empty PATCH is a client bug, not a no-op."""
-        if not data:
-            raise ma.ValidationError("Give at least one field to change.", "_body")
 
 
 class ProductQuerySchema(ma.Schema):

@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from app.schemas import Id, Money, StrictBoolean, StrictInteger, Text
+from app.schemas import Id, Money, PatchSchema, StrictBoolean, StrictInteger, Text
 
 MAX_LEAD_TIME_DAYS = 3650
 
@@ -18,14 +18,8 @@ class SupplierCreateSchema(ma.Schema):
     phone = Text(max_length=50, allow_none=True)
     notes = Text(max_length=5000, multiline=True, allow_none=True)
 
-    @ma.validates_schema
-    def something_to_change(self, data, partial=None, **kwargs):
-        """An empty PATCH is a client bug, not a no-op."""
-        if partial and not data:
-            raise ma.ValidationError("Give at least one field to change.", "_body")
 
-
-class SupplierUpdateSchema(SupplierCreateSchema):
+class SupplierUpdateSchema(PatchSchema, SupplierCreateSchema):
     """Body of PATCH /api/suppliers/<id>: load it with ``partial=True``; at least one
     field, and the optional ones may be null."""
 
@@ -64,14 +58,8 @@ class SupplierLinkCreateSchema(ma.Schema):
         metadata={"description": "Making a supplier preferred demotes the previous one"},
     )
 
-    @ma.validates_schema
-    def something_to_change(self, data, partial=None, **kwargs):
-        """An empty PATCH is a client bug, not a no-op."""
-        if partial and not data:
-            raise ma.ValidationError("Give at least one field to change.", "_body")
 
-
-class SupplierLinkUpdateSchema(SupplierLinkCreateSchema):
+class SupplierLinkUpdateSchema(PatchSchema, SupplierLinkCreateSchema):
     """Body of PATCH /api/products/<id>/suppliers/<supplier_id>: load it with
     ``partial=True``; at least one field. The supplier of a link is fixed."""
 

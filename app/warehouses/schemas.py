@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from app.schemas import Text
+from app.schemas import PatchSchema, Text
 
 
 class WarehouseCreateSchema(ma.Schema):
@@ -13,17 +13,11 @@ class WarehouseCreateSchema(ma.Schema):
     location = Text(allow_none=True)
 
 
-class WarehouseUpdateSchema(ma.Schema):
+class WarehouseUpdateSchema(PatchSchema):
     """Body of PATCH /api/warehouses/<id>."""
 
     name = Text()
     location = Text(allow_none=True)
-
-    @ma.validates_schema
-    def something_to_change(self, data, **kwargs):
-        """An empty PATCH is a client bug, not a no-op."""
-        if not data:
-            raise ma.ValidationError("Give at least one field to change.", "_body")
 
 
 class WarehouseQuerySchema(ma.Schema):
