@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import g
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
-from app.models import ChangeCounter
+from app.models import ChangeCounter, dialect_insert
 
 STOCK_SLOTS = 16
 CONFIG_SLOT = STOCK_SLOTS  # catalog, suppliers, thresholds, keys: anything but stock
@@ -38,9 +37,8 @@ def bump(company_id: int) -> None:
     slots = set(g.pop("change_slots", set()))
     if not g.pop("only_stock", False):
         slots.add(CONFIG_SLOT)
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     for slot in sorted(slots):
-        statement = dialect.insert(ChangeCounter).values(
+        statement = dialect_insert(ChangeCounter).values(
             company_id=company_id, slot=slot, changes=1
         )
         db.session.execute(

@@ -14,6 +14,7 @@ import decimal
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 
@@ -428,6 +429,28 @@ class IdempotencyKey(db.Model):
     response_body: so.Mapped[str | None] = so.mapped_column(sa.Text())
     response_headers: so.Mapped[str | None] = so.mapped_column(sa.Text())
     created_at: so.Mapped[dt.datetime] = created_at_column()
+
+
+def dialect_insert(model) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT for the session's database, with its ``ON CONFLICT`` clauses
+    (PostgreSQL's and SQLite's have the same shape)."""
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
+
+
+def flush_or_conflict(conflicts: dict[str, Exception]) -> None:
+    """Flush, letting the database's constraints decide: a violation of one named in
+    ``conflicts`` raises its problem (a 409, say) instead of the IntegrityError.
+
+    This is how uniqueness is enforced without a check-then-insert race.
+    """
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError as error:
+        problem = conflicts.get(violated_constraint(error))
+        if problem is None:
+            raise
+        raise problem from error
 
 
 def violated_constraint(error: sa.exc.IntegrityError) -> str | None:

@@ -454,3 +454,15 @@ def test_get_product_of_another_company_is_a_404_like_a_missing_one(
     missing = client.get("/api/products/999999", headers=other_company.headers)
     assert foreign.status_code == missing.status_code == 404
     assert foreign.json == missing.json
+
+
+def test_the_sku_of_a_deleted_product_stays_reserved_and_the_409_says_so(
+    client, company, make_product
+):
+    product = make_product(company, sku="OLD-1")
+    assert (
+        client.delete(f"/api/products/{product['id']}", headers=company.headers).status_code == 204
+    )
+    response = client.post("/api/products", json={**VALID, "sku": "OLD-1"}, headers=company.headers)
+    problem = assert_problem(response, 409, slug="duplicate-sku")
+    assert "deleted products stay reserved" in problem["detail"]

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from app.errors import conflict, field_error
 from app.extensions import db
-from app.models import BundleComponent, Inventory, Product, Warehouse, violated_constraint
+from app.models import BundleComponent, Inventory, Product, Warehouse, flush_or_conflict
 from app.stock import service as stock
 from app.tenancy import get_owned, owned_ids
 from app.thresholds import queries as thresholds
@@ -14,14 +14,11 @@ from app.thresholds import queries as thresholds
 
 def _flush_catching_duplicate_sku(sku: str) -> None:
     """Flush; the database's unique constraint, not a prior read, decides a duplicate SKU."""
-    try:
-        db.session.flush()
-    except sa.exc.IntegrityError as error:
-        if violated_constraint(error) == "uq_products_company_id_sku":
-            raise conflict(
-                "duplicate-sku", f"A product with SKU '{sku}' already exists."
-            ) from error
-        raise
+    detail = (
+        f"A product with SKU '{sku}' already exists in this company "
+        "(the SKUs of deleted products stay reserved)."
+    )
+    flush_or_conflict({"uq_products_company_id_sku": conflict("duplicate-sku", detail)})
 
 
 def create_product(company_id: int, data: dict) -> Product:

@@ -29,11 +29,10 @@ OPERATION_DOC = (
 
 
 def _result(entries):
-    company_id = auth.current_company_id()
     return {
         "operation_id": entries[0].operation_id,
         "entries": entries,
-        "stock": service.resulting_levels(company_id, entries),
+        "stock": service.resulting_levels(entries),
     }
 
 

@@ -15,13 +15,12 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app.bundles import queries as bundles
 from app.changes import stock_changed
 from app.errors import Problem, conflict, field_error, problem_type_uri
 from app.extensions import db
-from app.models import Inventory, LedgerEntry, Product, Supplier, Warehouse
+from app.models import Inventory, LedgerEntry, Product, Supplier, Warehouse, dialect_insert
 from app.schemas import MAX_INT as MAX_QUANTITY
 from app.tenancy import require_owned
 from app.thresholds.queries import threshold_of
@@ -74,8 +73,7 @@ def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta
     A level may not pass the integer column's limit: the guard is part of the
     statement, so the database refuses instead of overflowing.
     """
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(Inventory).values(
+    insert = dialect_insert(Inventory).values(
         company_id=company_id,
         product_id=product_id,
         warehouse_id=warehouse_id,
@@ -320,7 +318,7 @@ def initial_stock(company_id: int, product_id: int, rows: list[dict]) -> list[Le
     )
 
 
-def resulting_levels(company_id: int, entries: list[LedgerEntry]) -> list[dict]:
+def resulting_levels(entries: list[LedgerEntry]) -> list[dict]:
     """The stock level each touched (product, warehouse) was left at by this operation."""
     levels = {}
     for entry in entries:

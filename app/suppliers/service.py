@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from app.errors import conflict, not_found
 from app.extensions import db
-from app.models import Product, Supplier, SupplierProduct, violated_constraint
+from app.models import Product, Supplier, SupplierProduct, flush_or_conflict
 from app.tenancy import get_owned, require_owned
 
 DUPLICATE_LINK = "uq_supplier_products_company_id_product_id_supplier_id"
@@ -169,24 +169,21 @@ def _demote_preferred(company_id: int, product_id: int) -> None:
 
 def _flush_catching_conflicts(product_id: int, supplier_id: int) -> None:
     """Flush; the database's unique indexes, not a prior read, decide the conflicts."""
-    try:
-        db.session.flush()
-    except sa.exc.IntegrityError as error:
-        constraint = violated_constraint(error)
-        if constraint == DUPLICATE_LINK:
-            raise conflict(
+    flush_or_conflict(
+        {
+            DUPLICATE_LINK: conflict(
                 "duplicate-supplier-link",
                 f"Supplier {supplier_id} is already linked to product {product_id}.",
                 supplier_id=supplier_id,
-            ) from error
-        if constraint == ONE_PREFERRED:
+            ),
             # only a concurrent request that made another supplier preferred gets here
-            raise conflict(
+            ONE_PREFERRED: conflict(
                 "preferred-supplier-changed",
                 f"Another supplier of product {product_id} was made preferred at the same "
                 "time; reload the product's suppliers and retry.",
-            ) from error
-        raise
+            ),
+        }
+    )
 
 
 def _as_link(link: SupplierProduct, supplier: Supplier) -> dict:

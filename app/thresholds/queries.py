@@ -17,7 +17,7 @@ from app.models import (
     ProductTypeThreshold,
     ReorderRule,
     Warehouse,
-    violated_constraint,
+    flush_or_conflict,
 )
 from app.tenancy import get_owned
 
@@ -228,12 +228,5 @@ def _find_rule(company_id: int, product_id: int, warehouse_id: int) -> ReorderRu
 
 def _flush_upsert(primary_key: str, what: str) -> None:
     """Flush an upsert; a concurrent request that inserted the same row first is a 409."""
-    try:
-        db.session.flush()
-    except sa.exc.IntegrityError as error:
-        if violated_constraint(error) == primary_key:
-            raise conflict(
-                "concurrent-update",
-                f"{what} was created by another request at the same time; retry.",
-            ) from error
-        raise
+    detail = f"{what} was created by another request at the same time; retry."
+    flush_or_conflict({primary_key: conflict("concurrent-update", detail)})
