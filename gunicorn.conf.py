@@ -11,6 +11,11 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # on SIGTERM, in-flight requests get this long to finish
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+# one JSON object per request on stdout, with the X-Request-ID of the response
 accesslog = "-"
+logger_class = "app.access_log.JsonAccessLogger"
 errorlog = "-"
+# gunicorn 23+ opens a control socket in $HOME; we manage workers with signals, and
+# several servers on one host (tests, benchmarks) must not fight over one socket
+control_socket_disable = True
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

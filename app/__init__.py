@@ -6,7 +6,7 @@ import os
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-from app.config import engine_options, load_config
+from app.config import check_config, engine_options, load_config
 
 
 class IdConverter(IntegerConverter):
@@ -22,6 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     if config:
         app.config.update(config)
+    check_config(app.config)
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
@@ -85,15 +86,31 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
-    """Authentication before every request; headers on every response."""
-    from app import auth
+    """A request id and authentication before every request; headers on every response."""
+    from app import auth, request_id
 
+    app.before_request(request_id.assign)
     app.before_request(auth.authenticate)
+    app.after_request(request_id.echo)
 
     @app.after_request
     def security_headers(response):
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+    if app.config["STOCKFLOW_CORS_ORIGINS"]:
+        # browsers may call the API only from the origins the operator listed
+        from flask_cors import CORS
+
+        CORS(
+            app,
+            resources={r"/api/*": {"origins": app.config["STOCKFLOW_CORS_ORIGINS"]}},
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match",
+                           request_id.HEADER],
+            expose_headers=["ETag", "Location", "Retry-After", "Idempotent-Replayed",
+                            request_id.HEADER],
+            max_age=600,
+        )
 
 
 def register_commands(app: Flask) -> None:

@@ -83,8 +83,11 @@ def authenticate() -> None:
 
     Safe by default: a new route is protected unless marked ``admin_only``. The
     OpenAPI document and its UI are public; unknown routes fall through to 404.
+    A CORS preflight (``OPTIONS``) carries no credentials and reaches no view.
     """
     if request.url_rule is None or request.blueprint == "api-docs":
+        return
+    if request.method == "OPTIONS":
         return
     if not request.path.startswith("/api/"):
         return

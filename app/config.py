@@ -3,6 +3,15 @@
 import os
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_STATEMENT_TIMEOUT_MS = 5000
+DEFAULT_CONNECT_TIMEOUT_S = 3
+DEFAULT_POOL_TIMEOUT_S = 5
+# an admin token shorter than this is a guessable one; production refuses it
+MIN_ADMIN_TOKEN_LENGTH = 24
+
+
+class ConfigError(RuntimeError):
+    """The environment describes a configuration the app refuses to run with."""
 
 
 def database_url(instance_path: str) -> str:
@@ -25,13 +34,53 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def engine_options(url: str) -> dict:
-    """Pool settings: detect dead connections before use; wait on SQLite's lock."""
+def engine_options(url: str, env=os.environ) -> dict:
+    """Pool settings that fail fast instead of hanging when the database is in trouble.
+
+    PostgreSQL: a pooled connection is pinged before use (a restarted server's
+    dead connections are replaced, so workers recover by themselves); opening a
+    connection, waiting for a pooled one and running a statement are all bounded,
+    so a request that can't reach the database turns into a 503 within seconds.
+    SQLite: wait on the file lock instead of failing at once.
+    """
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
+    statement_timeout = int(
+        env.get("STOCKFLOW_STATEMENT_TIMEOUT_MS", DEFAULT_STATEMENT_TIMEOUT_MS)
+    )
     # JIT compilation costs tens of milliseconds and pays off only for long
     # analytical queries; an API's statements are short, so it stays off
-    return {"pool_pre_ping": True, "connect_args": {"options": "-c jit=off"}}
+    options = f"-c jit=off -c statement_timeout={statement_timeout}"
+    return {
+        "pool_pre_ping": True,
+        "pool_timeout": int(env.get("STOCKFLOW_POOL_TIMEOUT_S", DEFAULT_POOL_TIMEOUT_S)),
+        "connect_args": {
+            "options": options,
+            "connect_timeout": int(
+                env.get("STOCKFLOW_DB_CONNECT_TIMEOUT_S", DEFAULT_CONNECT_TIMEOUT_S)
+            ),
+            # notice a peer that vanished without closing the socket
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+        },
+    }
+
+
+def check_config(config) -> None:
+    """Refuse to start with a configuration that is unsafe for production."""
+    if config["STOCKFLOW_ENV"] != "production":
+        return
+    token = config.get("STOCKFLOW_ADMIN_TOKEN") or ""
+    if len(token) < MIN_ADMIN_TOKEN_LENGTH:
+        raise ConfigError(
+            "STOCKFLOW_ENV=production needs STOCKFLOW_ADMIN_TOKEN set to a random "
+            f"value of at least {MIN_ADMIN_TOKEN_LENGTH} characters "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        raise ConfigError("STOCKFLOW_ENV=production needs DATABASE_URL (PostgreSQL)")
 
 
 def load_config(instance_path: str) -> dict:
@@ -39,7 +88,14 @@ def load_config(instance_path: str) -> dict:
     url = database_url(instance_path)
     return {
         "SQLALCHEMY_DATABASE_URI": url,
+        "STOCKFLOW_ENV": os.environ.get("STOCKFLOW_ENV", "development").strip().lower(),
         "STOCKFLOW_ADMIN_TOKEN": os.environ.get("STOCKFLOW_ADMIN_TOKEN") or None,
+        # browser origins allowed to call the API; none (CORS off) unless listed
+        "STOCKFLOW_CORS_ORIGINS": [
+            origin.strip()
+            for origin in os.environ.get("STOCKFLOW_CORS_ORIGINS", "").split(",")
+            if origin.strip()
+        ],
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": int(
             os.environ.get("STOCKFLOW_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
