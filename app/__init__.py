@@ -3,8 +3,8 @@
 import logging
 import os
 
-from flask import Flask
-from werkzeug.routing import IntegerConverter
+from flask import Flask, request
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from app.config import check_config, engine_options, load_config
 
@@ -14,6 +14,11 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, map, **kwargs):
         super().__init__(map, min=1, max=2**31 - 1)
+
+
+class ProductTypeConverter(UnicodeConverter):
+    """``<product_type:name>``: any path segment (the view answers a bad one with a
+    400 naming it); the OpenAPI document gives the pattern of a good one."""
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -29,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(app.instance_path, exist_ok=True)  # the embedded database lives there
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["product_type"] = ProductTypeConverter
 
     configure_logging(app)
     register_extensions(app)
@@ -39,8 +45,13 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def configure_logging(app: Flask) -> None:
-    """One log level for the app, from ``LOG_LEVEL``."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """One log level for the app, from ``LOG_LEVEL``; every line names its request."""
+    from app import request_id
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, request_id.LogFilter) for f in handler.filters):
+            handler.addFilter(request_id.LogFilter())
     logging.getLogger("app").setLevel(app.config["LOG_LEVEL"])
     app.logger.setLevel(app.config["LOG_LEVEL"])
 
@@ -48,13 +59,17 @@ def configure_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """The database and the API (whose init also installs the problem error handlers)."""
     from app.extensions import api, db
-    from app.schemas import Money
+    from app.schemas import PRODUCT_TYPE_PATTERN, Money
 
     db.init_app(app)
     api.init_app(app)
     api.register_field(Money, "string", "decimal")
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    )
+    api.register_converter(
+        ProductTypeConverter,
+        lambda _: {"type": "string", "pattern": PRODUCT_TYPE_PATTERN, "maxLength": 50},
     )
 
 
@@ -105,12 +120,30 @@ def register_request_hooks(app: Flask) -> None:
         CORS(
             app,
             resources={r"/api/*": {"origins": app.config["STOCKFLOW_CORS_ORIGINS"]}},
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match",
-                           request_id.HEADER],
-            expose_headers=["ETag", "Location", "Retry-After", "Idempotent-Replayed",
-                            request_id.HEADER],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-None-Match",
+                request_id.HEADER,
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Retry-After",
+                "Idempotent-Replayed",
+                request_id.HEADER,
+            ],
             max_age=600,
         )
+
+        @app.after_request
+        def vary_on_origin(response):
+            # flask-cors adds Vary only for several origins; with one, a cache
+            # could serve an answer with the allow-origin header to another origin
+            if request.path.startswith("/api/"):
+                response.vary.add("Origin")
+            return response
 
 
 def register_commands(app: Flask) -> None:

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import logging
+import unicodedata
 
 import flask_smorest
 import sqlalchemy as sa
@@ -22,9 +23,10 @@ from flask import Response, g, make_response, request
 from flask_smorest.exceptions import NotModified
 from marshmallow.utils import missing
 from webargs.flaskparser import FlaskParser, abort
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import auth, changes
-from app.errors import Problem, problem_type_uri
+from app.errors import PROBLEM_MIMETYPE, Problem, ProblemSchema, problem_type_uri
 from app.extensions import db
 from app.models import IdempotencyKey
 
@@ -38,14 +40,40 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def request_body(req) -> bytes:
+    """The request body. A streamed one (no Content-Length, e.g. chunked) that passes
+    ``MAX_CONTENT_LENGTH`` is a 413: Werkzeug stops reading at the limit and would
+    hand over the truncated body as if it were all."""
+    data = req.get_data(cache=True)
+    limit = req.max_content_length
+    if req.content_length is None and limit is not None and len(data) >= limit:
+        if req.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    return data
+
+
+def _has_control_character(text: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
+
+
 class JSONParser(FlaskParser):
     """webargs parser: exact decimals, 400 on bad input, 415 on non-JSON bodies."""
 
     DEFAULT_VALIDATION_STATUS = 400
 
+    def load_querystring(self, req, schema):
+        """Query parameters; a control character in one the route reads is a 400
+        naming it (no stored text holds one, and PostgreSQL refuses NUL outright)."""
+        names = sorted({field.data_key or name for name, field in schema.fields.items()})
+        bad = [n for n in names if any(_has_control_character(v) for v in req.args.getlist(n))]
+        if bad:
+            message = "Must not contain control characters."
+            abort(400, messages={"query": {n: [message] for n in bad}})
+        return super().load_querystring(req, schema)
+
     def _raw_load_json(self, req):
         if not req.is_json:
-            if req.get_data(cache=True):
+            if request_body(req):
                 abort(
                     415,
                     message="The request body must be JSON (Content-Type: application/json).",
@@ -53,7 +81,7 @@ class JSONParser(FlaskParser):
             return missing
         try:
             return json.loads(
-                req.get_data(cache=True),
+                request_body(req),
                 parse_float=decimal.Decimal,
                 parse_constant=_reject_constant,
             )
@@ -69,6 +97,13 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = JSONParser()
     PAGINATION_ARGUMENTS_PARSER = JSONParser()
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 50, "max_page_size": 200}
+
+    def alt_response(self, status_code, response=None, **options):
+        """An extra documented response; an error one is a problem, as sent."""
+        if response is None and int(status_code) >= 400:
+            options.setdefault("schema", ProblemSchema)
+            options.setdefault("content_type", PROBLEM_MIMETYPE)
+        return super().alt_response(status_code, response, **options)
 
     def _check_not_modified(self, etag):
         """304 when If-None-Match names this ETag, compared weakly as RFC 9110 asks
@@ -87,6 +122,9 @@ def paginate(query: sa.Select, pagination_parameters) -> list:
     pagination_parameters.item_count = db.session.scalar(
         sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
     )
+    if pagination_parameters.first_item >= pagination_parameters.item_count:
+        # past the end: empty, and no OFFSET beyond the database's 64-bit range
+        return []
     return list(
         db.session.scalars(
             query.limit(pagination_parameters.page_size).offset(pagination_parameters.first_item)
@@ -100,7 +138,7 @@ def _fingerprint() -> str:
     for part in (request.method, request.path, request.query_string.decode("latin-1")):
         digest.update(part.encode())
         digest.update(b"\0")
-    digest.update(request.get_data(cache=True))
+    digest.update(request_body(request))
     return digest.hexdigest()
 
 

@@ -45,9 +45,7 @@ def engine_options(url: str, env=os.environ) -> dict:
     """
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
-    statement_timeout = int(
-        env.get("STOCKFLOW_STATEMENT_TIMEOUT_MS", DEFAULT_STATEMENT_TIMEOUT_MS)
-    )
+    statement_timeout = int(env.get("STOCKFLOW_STATEMENT_TIMEOUT_MS", DEFAULT_STATEMENT_TIMEOUT_MS))
     # JIT compilation costs tens of milliseconds and pays off only for long
     # analytical queries; an API's statements are short, so it stays off
     options = f"-c jit=off -c statement_timeout={statement_timeout}"

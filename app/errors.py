@@ -227,8 +227,65 @@ class ProblemApi(Api):
         """Register the problem handlers instead of flask-smorest's own."""
         register_error_handlers(self._app)
 
+    def _register_pagination_header(self):
+        """``X-Pagination`` is a JSON text in a header: document it as the string it
+        is (flask-smorest documents the decoded object, which no header can be)."""
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "Pagination metadata as JSON: total, total_pages, "
+                "first_page, last_page, page, previous_page, next_page",
+                "schema": {"type": "string"},
+            },
+            lazy=True,
+        )
+
+    def _register_responses(self):
+        """Document every error response as the ``application/problem+json`` we send.
+
+        flask-smorest documents its error responses with the content type of the
+        successful ones; a client generated from the spec (or a fuzzer checking
+        conformance) would then reject our errors.
+        """
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["content"] = {PROBLEM_MIMETYPE: {"schema": self.ERROR_SCHEMA}}
+            self.spec.components.response(status.name, response, lazy=True)
+        self.spec.components.response(
+            "DEFAULT_ERROR",
+            {
+                "description": "An error, as RFC 9457 problem details",
+                "content": {PROBLEM_MIMETYPE: {"schema": self.ERROR_SCHEMA}},
+            },
+            lazy=True,
+        )
+
 
 def register_error_handlers(app: Flask) -> None:
     """Make every error a problem+json response."""
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)
+    # registered after Flask-SQLAlchemy's own teardown (db.init_app comes first), so it
+    # runs before it: teardown functions run in reverse order
+    app.teardown_appcontext(release_session)
+
+
+def release_session(_error=None) -> None:
+    """Teardown: end the request's database session, even if the connection is lost.
+
+    ``transactional`` has committed or rolled back every write by now; what is left is
+    at most a read transaction. If the database went away after the response was built,
+    rolling that back fails, and an exception in teardown would turn the finished
+    response into the server's bare 500. The connection is invalidated (the pool
+    replaces it): log it and let the response go out.
+    """
+    from app.extensions import db  # app.extensions imports this module
+
+    try:
+        db.session.remove()
+    except sa_exc.DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.warning("database connection lost at the end of a request: %s", error)
+        db.session.remove()

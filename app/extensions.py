@@ -7,6 +7,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
 from app.errors import ProblemApi
+from app.schemas import SchemaExtrasPlugin
 
 # stable constraint names, so alembic migrations and the error mapper can refer to them
 NAMING_CONVENTION = {
@@ -25,7 +26,7 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-api = ProblemApi()
+api = ProblemApi(spec_kwargs={"extra_plugins": [SchemaExtrasPlugin()]})
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")

@@ -1,5 +1,6 @@
 """Liveness and readiness probes for the orchestrator."""
 
+import marshmallow as ma
 import sqlalchemy as sa
 
 from app.api import Blueprint
@@ -9,15 +10,22 @@ from app.extensions import db
 bp = Blueprint("health", __name__, description="Liveness and readiness probes")
 
 
+class StatusSchema(ma.Schema):
+    status = ma.fields.String(required=True, metadata={"example": "ok"})
+
+
 @bp.get("/health")
 @bp.doc(security=[])
+@bp.response(200, StatusSchema)
 def health():
     """The process is up."""
     return {"status": "ok"}
 
 
 @bp.get("/ready")
-@bp.doc(security=[], responses={503: {"description": "The database is unreachable"}})
+@bp.doc(security=[])
+@bp.response(200, StatusSchema)
+@bp.alt_response(503, description="The database is unreachable")
 def ready():
     """The database answers."""
     try:

@@ -5,10 +5,11 @@ followed across services; we echo it when it is a sane token, and make one up
 otherwise, so a header can't smuggle new lines or markup into our logs.
 """
 
+import logging
 import re
 import uuid
 
-from flask import g, request
+from flask import g, has_request_context, request
 
 HEADER = "X-Request-ID"
 VALID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -31,3 +32,11 @@ def echo(response):
     """``after_request``: every response carries the id, errors included."""
     response.headers[HEADER] = current()
     return response
+
+
+class LogFilter(logging.Filter):
+    """Adds ``request_id`` to every log record (``-`` outside a request)."""
+
+    def filter(self, record):
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True

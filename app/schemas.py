@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import decimal
+import re
 import unicodedata
 
 import marshmallow as ma
+from apispec import BasePlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from marshmallow import validate
 
 MAX_INT = 2**31 - 1  # the database's integer columns
 TWO_PLACES = decimal.Decimal("0.01")
+# what Decimal() should read from a string: not "1_0", " 1 ", "NaN" or non-ASCII digits
+DECIMAL_STRING = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class Text(ma.fields.String):
@@ -20,6 +25,14 @@ class Text(ma.fields.String):
     """
 
     def __init__(self, *, min_length: int = 1, max_length: int = 255, multiline=False, **kwargs):
+        # the OpenAPI document says what the validation below says, so a client
+        # (or a fuzzer) generated from it sends what we accept
+        kwargs["metadata"] = {
+            "minLength": min_length,
+            "maxLength": max_length,
+            "pattern": _text_pattern(multiline, required=min_length > 0),
+            **kwargs.get("metadata", {}),
+        }
         super().__init__(**kwargs)
         self.min_length = min_length
         self.max_length = max_length
@@ -37,8 +50,25 @@ class Text(ma.fields.String):
             )
         return text
 
-    def _jsonschema_type_mapping(self):  # pragma: no cover - documentation only
-        return {"type": "string"}
+
+def _text_pattern(multiline: bool, required: bool) -> str:
+    """The JSON-schema pattern of a ``Text``: no control characters and, unless
+    it may be empty, a character that is not white space (values are trimmed)."""
+    controls = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f" if multiline else "\\x00-\\x1f"
+    allowed = f"[^{controls}\\x7f-\\x9f]"
+    visible = f"[^\\s{controls}\\x7f-\\x9f]"
+    return f"^{allowed}*{visible}{allowed}*$" if required else f"^{allowed}*$"
+
+
+class QueryText(ma.fields.String):
+    """A text query parameter (a filter or a cursor): taken as given, but a control
+    character is a 400 (the parser checks), and the document says so."""
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"pattern": _text_pattern(False, required=False)} | kwargs.get(
+            "metadata", {}
+        )
+        super().__init__(**kwargs)
 
 
 class StrictInteger(ma.fields.Integer):
@@ -84,7 +114,14 @@ class Money(ma.fields.Decimal):
     """An exact amount: a JSON number or a decimal string, >= 0, at most two
     decimal places and ten integer digits, serialized as a string ("19.99")."""
 
+    PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+
     def __init__(self, **kwargs):
+        kwargs["metadata"] = {
+            "pattern": self.PATTERN,
+            "example": "19.99",
+            **kwargs.get("metadata", {}),
+        }
         super().__init__(as_string=True, allow_nan=False, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -92,6 +129,8 @@ class Money(ma.fields.Decimal):
             raise self.make_error("invalid")
         if isinstance(value, float):  # only when not parsed by our JSON parser
             value = repr(value)
+        if isinstance(value, str) and not DECIMAL_STRING.fullmatch(value):
+            raise self.make_error("invalid")
         amount = super()._deserialize(value, attr, data, **kwargs)
         if amount.is_signed():
             raise ma.ValidationError("Must be greater than or equal to 0.")
@@ -107,14 +146,18 @@ class Money(ma.fields.Decimal):
         return super()._serialize(decimal.Decimal(value).quantize(TWO_PLACES), attr, obj, **kwargs)
 
 
+PRODUCT_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
 class ProductType(Text):
     """A product type name: letters, digits, ``_``, ``-`` and ``.``."""
 
     def __init__(self, **kwargs):
         super().__init__(
             max_length=50,
+            metadata={"pattern": PRODUCT_TYPE_PATTERN},
             validate=validate.Regexp(
-                r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+                PRODUCT_TYPE_PATTERN,
                 error="Use letters, digits, '_', '-' or '.', starting with a letter or digit.",
             ),
             **kwargs,
@@ -124,8 +167,19 @@ class ProductType(Text):
 class PatchSchema(ma.Schema):
     """Base of every PATCH body: an empty PATCH is a client bug, not a no-op."""
 
+    OPENAPI_EXTRA = {"minProperties": 1}
+
     @ma.validates_schema
     def something_to_change(self, data, **kwargs):
         """At least one field must be given."""
         if not data:
             raise ma.ValidationError("Give at least one field to change.", "_body")
+
+
+class SchemaExtrasPlugin(BasePlugin):
+    """apispec plugin: a schema's ``OPENAPI_EXTRA`` (rules that span fields, such as
+    "at least one field" or "exactly one of these two") goes into its document."""
+
+    def schema_helper(self, name, definition, **kwargs):
+        schema = kwargs.get("schema")
+        return getattr(resolve_schema_cls(schema), "OPENAPI_EXTRA", None) if schema else None

@@ -3,7 +3,16 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from app.schemas import Id, Money, PatchSchema, ProductType, StrictBoolean, StrictInteger, Text
+from app.schemas import (
+    Id,
+    Money,
+    PatchSchema,
+    ProductType,
+    QueryText,
+    StrictBoolean,
+    StrictInteger,
+    Text,
+)
 
 MAX_INITIAL_STOCK_ROWS = 1000
 
@@ -22,6 +31,19 @@ class ProductCreateSchema(ma.Schema):
     original clients' shape) or as ``initial_stock`` for several warehouses;
     either way it leaves here as ``initial_stock``.
     """
+
+    OPENAPI_EXTRA = {
+        "allOf": [
+            {"not": {"required": ["initial_stock", "warehouse_id"]}},
+            {"not": {"required": ["initial_stock", "initial_quantity"]}},
+            {
+                "anyOf": [
+                    {"not": {"required": ["initial_quantity"]}},
+                    {"required": ["warehouse_id"]},
+                ]
+            },
+        ]
+    }
 
     name = Text(required=True, max_length=255)
     sku = Text(required=True, max_length=100)
@@ -118,10 +140,10 @@ class ProductUpdateSchema(PatchSchema):
 class ProductQuerySchema(ma.Schema):
     """Filters of GET /api/products."""
 
-    sku = ma.fields.String(validate=validate.Length(max=100))
-    q = ma.fields.String(
+    sku = QueryText(validate=validate.Length(max=100))
+    q = QueryText(
         validate=validate.Length(min=1, max=255),
         metadata={"description": "Case-insensitive substring of the name"},
     )
-    product_type = ma.fields.String(validate=validate.Length(max=50))
+    product_type = QueryText(validate=validate.Length(max=50))
     is_bundle = ma.fields.Boolean()

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.models import LEDGER_REASONS
-from app.schemas import Id, Money, QueryId, QueryInteger, StrictInteger, Text
+from app.schemas import Id, Money, QueryId, QueryInteger, QueryText, StrictInteger, Text
 
 MAX_QUANTITY = 2**31 - 1
 
@@ -57,12 +57,25 @@ class TransferSchema(ma.Schema):
 class AdjustmentSchema(ma.Schema):
     """Body of POST /api/stock/adjustments: a counted ``quantity`` or a signed ``delta``."""
 
+    OPENAPI_EXTRA = {
+        "anyOf": [
+            {"required": ["quantity"], "not": {"required": ["delta"]}},
+            {
+                "required": ["delta"],
+                "not": {"anyOf": [{"required": ["quantity"]}, {"required": ["expected_quantity"]}]},
+            },
+        ]
+    }
+
     product_id = Id(required=True)
     warehouse_id = Id(required=True)
     quantity = StrictInteger(metadata={"description": "The counted stock level"})
     delta = StrictInteger(
         minimum=-MAX_QUANTITY,
-        metadata={"description": "A signed change, e.g. -3 for three damaged units"},
+        metadata={
+            "description": "A signed change, e.g. -3 for three damaged units",
+            "not": {"enum": [0]},
+        },
     )
     expected_quantity = StrictInteger(
         metadata={"description": "The level the count was based on; 409 if it changed since"}
@@ -125,7 +138,7 @@ class LedgerQuerySchema(ma.Schema):
     reason = ma.fields.String(validate=validate.OneOf(LEDGER_REASONS))
     since = ma.fields.AwareDateTime(default_timezone=dt.UTC)
     until = ma.fields.AwareDateTime(default_timezone=dt.UTC)
-    cursor = ma.fields.String(validate=validate.Length(max=200))
+    cursor = QueryText(validate=validate.Length(max=200))
     limit = QueryInteger(minimum=1, maximum=500, load_default=50)
 
 

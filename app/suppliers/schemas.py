@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from app.schemas import Id, Money, PatchSchema, StrictBoolean, StrictInteger, Text
+from app.schemas import Id, Money, PatchSchema, QueryText, StrictBoolean, StrictInteger, Text
 
 MAX_LEAD_TIME_DAYS = 3650
 
@@ -13,7 +13,10 @@ class SupplierCreateSchema(ma.Schema):
 
     name = Text(required=True, max_length=255)
     contact_email = Text(
-        max_length=320, allow_none=True, validate=validate.Email(error="Not a valid email address.")
+        max_length=320,
+        allow_none=True,
+        validate=validate.Email(error="Not a valid email address."),
+        metadata={"format": "email"},
     )
     phone = Text(max_length=50, allow_none=True)
     notes = Text(max_length=5000, multiline=True, allow_none=True)
@@ -27,7 +30,7 @@ class SupplierUpdateSchema(PatchSchema, SupplierCreateSchema):
 class SupplierQuerySchema(ma.Schema):
     """Filters of GET /api/suppliers."""
 
-    name = ma.fields.String(
+    name = QueryText(
         validate=validate.Length(min=1, max=255),
         metadata={"description": "Case-insensitive substring of the name"},
     )

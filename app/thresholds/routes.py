@@ -29,7 +29,7 @@ class ProductTypes(MethodView):
         return queries.type_thresholds(auth.current_company_id())
 
 
-@bp.route("/product-types/<product_type>")
+@bp.route("/product-types/<product_type:product_type>")
 class ProductTypeItem(MethodView):
     @transactional
     @bp.arguments(TypeThresholdSetSchema)

@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from app.schemas import PatchSchema, Text
+from app.schemas import PatchSchema, QueryText, Text
 
 
 class WarehouseCreateSchema(ma.Schema):
@@ -23,7 +23,7 @@ class WarehouseUpdateSchema(PatchSchema):
 class WarehouseQuerySchema(ma.Schema):
     """Filters of GET /api/warehouses."""
 
-    name = ma.fields.String(
+    name = QueryText(
         validate=validate.Length(min=1, max=255),
         metadata={"description": "Case-insensitive substring of the name"},
     )
