@@ -1,7 +1,10 @@
 # StockFlow API image: slim Python, pinned dependencies, non-root, gunicorn.
 FROM python:3.12-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+# STOCKFLOW_ENV=production: the app refuses to start without a strong
+# STOCKFLOW_ADMIN_TOKEN and a PostgreSQL DATABASE_URL (both come at run time)
+ENV STOCKFLOW_ENV=production \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
