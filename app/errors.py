@@ -205,7 +205,9 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 def handle_unexpected(error: Exception) -> Response:
     """A bug or an outage: log it, never leak internals to the client."""
-    if isinstance(error, sa_exc.OperationalError | sa_exc.DisconnectionError):
+    # OperationalError: the server is gone, refused us, or cancelled a statement at
+    # statement_timeout; TimeoutError: no pooled connection came free in time
+    if isinstance(error, sa_exc.OperationalError | sa_exc.DisconnectionError | sa_exc.TimeoutError):
         log.warning("database unavailable: %s", error)
         return problem_response(
             503,

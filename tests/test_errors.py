@@ -118,3 +118,24 @@ def test_a_request_that_fails_rolls_back_its_transaction(app, client, company, c
     )
     with app.app_context():
         assert db.session.scalar(sa.text("SELECT count(*) FROM products")) == 1
+
+
+def test_a_request_that_finds_no_free_pooled_connection_is_a_503(database_url, company):
+    """Every pooled connection busy past the pool timeout: 503, not a 500 or a hang."""
+    busy_app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2},
+        }
+    )
+    with busy_app.app_context():
+        held = db.engine.connect()  # the pool's only connection
+        try:
+            response = busy_app.test_client().get("/api/products", headers=company.headers)
+        finally:
+            held.close()
+            db.engine.dispose()
+    body = assert_problem(response, 503, slug="database-unavailable")
+    assert response.headers["Retry-After"] == "1"
+    assert "Traceback" not in str(body)
