@@ -58,7 +58,9 @@ def bearer_token() -> str | None:
 def company_for_key(token: str) -> int | None:
     """The company of a valid, unrevoked key, else None."""
     parts = token.split("_")
-    if len(parts) < 3 or parts[0] != KEY_PREFIX:
+    # a key is printable ASCII; anything else (a NUL, which PostgreSQL refuses in
+    # text) never reaches the database
+    if len(parts) < 3 or parts[0] != KEY_PREFIX or not (token.isascii() and token.isprintable()):
         return None
     row = db.session.execute(
         sa.select(ApiKey.company_id, ApiKey.key_hash).where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import re
 import unicodedata
@@ -99,6 +100,24 @@ class QueryId(QueryInteger):
 
     def __init__(self, **kwargs):
         super().__init__(minimum=1, **kwargs)
+
+
+class UtcDateTime(ma.fields.AwareDateTime):
+    """An ISO 8601 time (UTC when it has no offset), returned in UTC.
+
+    A time whose UTC form leaves the calendar (0001-01-01T00:00+14:00) is out of
+    range, not a crash in ``astimezone``.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=dt.UTC, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        when = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return when.astimezone(dt.UTC)
+        except OverflowError as error:
+            raise ma.ValidationError("Out of range.") from error
 
 
 class StrictBoolean(ma.fields.Boolean):

@@ -14,6 +14,8 @@ from app.errors import field_error
 from app.extensions import db
 from app.models import Inventory, LedgerEntry, Product, Warehouse
 
+MAX_BIGINT = 2**63 - 1  # ledger ids are 64-bit
+
 
 def _inventory(company_id: int, *where) -> dict[int, dict[int, int]]:
     """product id -> warehouse id -> quantity, for active warehouses."""
@@ -147,8 +149,12 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         occurred_at = dt.datetime.fromisoformat(when)
         if occurred_at.tzinfo is None:
             raise ValueError("naive")
-        return occurred_at, int(entry_id)
-    except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+        occurred_at = occurred_at.astimezone(dt.UTC)
+        entry_id = int(entry_id)
+        if not 0 <= entry_id <= MAX_BIGINT:
+            raise ValueError("id out of range")
+        return occurred_at, entry_id
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error) as error:
         raise field_error("cursor", "Not a valid cursor.") from error
 
 

@@ -6,22 +6,28 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.models import LEDGER_REASONS
-from app.schemas import Id, Money, QueryId, QueryInteger, QueryText, StrictInteger, Text
+from app.schemas import (
+    Id,
+    Money,
+    QueryId,
+    QueryInteger,
+    QueryText,
+    StrictInteger,
+    Text,
+    UtcDateTime,
+)
 
 MAX_QUANTITY = 2**31 - 1
 
 
-class OccurredAt(ma.fields.AwareDateTime):
+class OccurredAt(UtcDateTime):
     """When the change happened: an ISO 8601 time, not in the future (UTC if no offset)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(default_timezone=dt.UTC, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         when = super()._deserialize(value, attr, data, **kwargs)
         if when > dt.datetime.now(dt.UTC):
             raise ma.ValidationError("Must not be in the future.")
-        return when.astimezone(dt.UTC)
+        return when
 
 
 class OperationSchema(ma.Schema):
@@ -136,8 +142,8 @@ class LedgerQuerySchema(ma.Schema):
     product_id = QueryId()
     warehouse_id = QueryId()
     reason = ma.fields.String(validate=validate.OneOf(LEDGER_REASONS))
-    since = ma.fields.AwareDateTime(default_timezone=dt.UTC)
-    until = ma.fields.AwareDateTime(default_timezone=dt.UTC)
+    since = UtcDateTime()
+    until = UtcDateTime()
     cursor = QueryText(validate=validate.Length(max=200))
     limit = QueryInteger(minimum=1, maximum=500, load_default=50)
 
