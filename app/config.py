@@ -62,6 +62,8 @@ def engine_options(url: str, env=os.environ) -> dict:
             "keepalives_idle": 10,
             "keepalives_interval": 5,
             "keepalives_count": 3,
+            # and a peer that stops acknowledging what we send (a partition)
+            "tcp_user_timeout": 10_000,
         },
     }
 
