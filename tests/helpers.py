@@ -1,4 +1,7 @@
-"""Assertions the test modules share."""
+"""Assertions and process helpers the test modules share."""
+
+import socket
+import subprocess
 
 
 def assert_problem(response, status, *fields, slug=None):
@@ -14,3 +17,21 @@ def assert_problem(response, status, *fields, slug=None):
     if slug:
         assert body["type"] == f"urn:stockflow:problem:{slug}"
     return body
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM a child (a gunicorn the test started), SIGKILL it if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -19,11 +19,12 @@ import pathlib
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+
+from tests.helpers import free_port
 
 # the OS user that runs PostgreSQL when the tests run as root
 SERVER_OS_USER = "postgres"
@@ -58,13 +59,6 @@ def find_bindir() -> pathlib.Path:
         "initdb/pg_ctl not found: install the PostgreSQL server package or set "
         "STOCKFLOW_PG_BINDIR to the directory holding them"
     )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PostgresInstance:

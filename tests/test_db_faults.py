@@ -35,8 +35,8 @@ from app.config import engine_options
 from app.extensions import db
 from app.models import Inventory, LedgerEntry
 from tests.conftest import ADMIN_TOKEN, ROOT, alembic_config
-from tests.helpers import assert_problem
-from tests.pg_instance import free_port, throwaway_postgres
+from tests.helpers import assert_problem, free_port, stop_process
+from tests.pg_instance import throwaway_postgres
 
 pytestmark = pytest.mark.postgres
 
@@ -588,12 +588,7 @@ def gunicorn_server(database_url: str, log_path: pathlib.Path, workers: int, **s
             time.sleep(0.1)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 class Load:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, ROOT
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -42,12 +42,6 @@ def _load_mix():
 
 
 load_mix = _load_mix()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:

@@ -19,7 +19,6 @@ import os
 import pathlib
 import re
 import secrets
-import socket
 import string
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from app import create_app
 from app.config import ConfigError
 from app.extensions import db
 from tests.conftest import ADMIN_TOKEN, ROOT, Tenant
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, free_port, stop_process
 
 # Routes outside /api/ skip authentication (app.auth.authenticate), so each must be
 # public on purpose; the OpenAPI document and its UI are public by design.
@@ -700,22 +699,6 @@ def gunicorn_command() -> list[str]:
     return [*base, "-c", "gunicorn.conf.py", "wsgi:app"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def test_gunicorn_refuses_to_boot_in_production_without_an_admin_token(tmp_path):
     env = wsgi_env(
         STOCKFLOW_ENV="production",
@@ -730,7 +713,7 @@ def test_gunicorn_refuses_to_boot_in_production_without_an_admin_token(tmp_path)
         try:
             returncode = process.wait(timeout=60)
         finally:
-            stop(process)
+            stop_process(process)
     output = (tmp_path / "gunicorn.log").read_text(errors="replace")
     assert returncode != 0, output
     assert "STOCKFLOW_ADMIN_TOKEN" in output
@@ -860,7 +843,7 @@ def gunicorn_server(tmp_path):
             time.sleep(0.1)
         yield server
     finally:
-        stop(process)
+        stop_process(process)
 
 
 def test_gunicorn_hides_its_version_echoes_the_request_id_and_logs_json(gunicorn_server):
@@ -895,7 +878,7 @@ def test_gunicorn_hides_its_version_echoes_the_request_id_and_logs_json(gunicorn
     status, _, _ = server.request("GET", "/api/no%22such%0Aroute", {"X-Request-ID": "odd-path"})
     assert status in (401, 404)
 
-    stop(server.process)  # flushes and closes the log
+    stop_process(server.process)  # flushes and closes the log
     lines = [line for line in server.stdout.read_text().splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line on stdout is JSON
     by_id = {entry["request_id"]: entry for entry in entries}
