@@ -59,7 +59,7 @@ def configure_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """The database and the API (whose init also installs the problem error handlers)."""
     from app.extensions import api, db
-    from app.schemas import PRODUCT_TYPE_PATTERN, Money
+    from app.schemas import PRODUCT_TYPE_MAX_LENGTH, PRODUCT_TYPE_PATTERN, Money
 
     db.init_app(app)
     api.init_app(app)
@@ -69,7 +69,11 @@ def register_extensions(app: Flask) -> None:
     )
     api.register_converter(
         ProductTypeConverter,
-        lambda _: {"type": "string", "pattern": PRODUCT_TYPE_PATTERN, "maxLength": 50},
+        lambda _: {
+            "type": "string",
+            "pattern": PRODUCT_TYPE_PATTERN,
+            "maxLength": PRODUCT_TYPE_MAX_LENGTH,
+        },
     )
 
 

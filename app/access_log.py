@@ -9,7 +9,9 @@ import time
 
 from gunicorn.glogging import Logger
 
-REQUEST_ID_HEADER = "x-request-id"
+from app import request_id
+
+REQUEST_ID_HEADER = request_id.HEADER.lower()
 
 
 class JsonAccessLogger(Logger):

@@ -15,7 +15,6 @@ import functools
 import hashlib
 import json
 import logging
-import unicodedata
 
 import flask_smorest
 import sqlalchemy as sa
@@ -29,6 +28,7 @@ from app import auth, changes
 from app.errors import PROBLEM_MIMETYPE, Problem, ProblemSchema, problem_type_uri
 from app.extensions import db
 from app.models import IdempotencyKey
+from app.schemas import CONTROL_CHARACTER_MESSAGE, has_control_character
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,6 @@ def request_body(req) -> bytes:
     return data
 
 
-def _has_control_character(text: str) -> bool:
-    return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
-
-
 class JSONParser(FlaskParser):
     """webargs parser: exact decimals, 400 on bad input, 415 on non-JSON bodies."""
 
@@ -65,10 +61,9 @@ class JSONParser(FlaskParser):
         """Query parameters; a control character in one the route reads is a 400
         naming it (no stored text holds one, and PostgreSQL refuses NUL outright)."""
         names = sorted({field.data_key or name for name, field in schema.fields.items()})
-        bad = [n for n in names if any(_has_control_character(v) for v in req.args.getlist(n))]
+        bad = [n for n in names if any(has_control_character(v) for v in req.args.getlist(n))]
         if bad:
-            message = "Must not contain control characters."
-            abort(400, messages={"query": {n: [message] for n in bad}})
+            abort(400, messages={"query": {n: [CONTROL_CHARACTER_MESSAGE] for n in bad}})
         return super().load_querystring(req, schema)
 
     def _raw_load_json(self, req):

@@ -18,6 +18,15 @@ TWO_PLACES = decimal.Decimal("0.01")
 DECIMAL_STRING = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+CONTROL_CHARACTER_MESSAGE = "Must not contain control characters."
+
+
+def has_control_character(text: str, allowed: str = "") -> bool:
+    """Whether ``text`` holds a control character (or a lone surrogate, which no
+    database can store) other than those ``allowed``."""
+    return any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in text)
+
+
 class Text(ma.fields.String):
     """A string that is trimmed, length-checked and free of control characters.
 
@@ -41,9 +50,8 @@ class Text(ma.fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        allowed = "\n\r\t" if self.multiline else ""
-        if any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in text):
-            raise ma.ValidationError("Must not contain control characters.")
+        if has_control_character(text, allowed="\n\r\t" if self.multiline else ""):
+            raise ma.ValidationError(CONTROL_CHARACTER_MESSAGE)
         if not self.min_length <= len(text) <= self.max_length:
             raise ma.ValidationError(
                 f"Length must be between {self.min_length} and {self.max_length} "
@@ -166,6 +174,7 @@ class Money(ma.fields.Decimal):
 
 
 PRODUCT_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+PRODUCT_TYPE_MAX_LENGTH = 50
 
 
 class ProductType(Text):
@@ -173,7 +182,7 @@ class ProductType(Text):
 
     def __init__(self, **kwargs):
         super().__init__(
-            max_length=50,
+            max_length=PRODUCT_TYPE_MAX_LENGTH,
             metadata={"pattern": PRODUCT_TYPE_PATTERN},
             validate=validate.Regexp(
                 PRODUCT_TYPE_PATTERN,

@@ -3,7 +3,7 @@
 import marshmallow as ma
 from marshmallow import validate
 
-from app.schemas import Money, QueryId, QueryInteger, QueryText
+from app.schemas import PRODUCT_TYPE_MAX_LENGTH, Money, QueryId, QueryInteger, QueryText
 
 
 class AlertQuerySchema(ma.Schema):
@@ -16,7 +16,7 @@ class AlertQuerySchema(ma.Schema):
         metadata={"description": "The sales window in days (1-365)"},
     )
     warehouse_id = QueryId()
-    product_type = QueryText(validate=validate.Length(min=1, max=50))
+    product_type = QueryText(validate=validate.Length(min=1, max=PRODUCT_TYPE_MAX_LENGTH))
     supplier_id = QueryId(metadata={"description": "Only alerts whose reorder supplier is this"})
     page = QueryInteger(minimum=1, maximum=100_000, load_default=1)
     page_size = QueryInteger(minimum=1, maximum=1000, load_default=100)

@@ -4,6 +4,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.schemas import (
+    PRODUCT_TYPE_MAX_LENGTH,
     Id,
     Money,
     PatchSchema,
@@ -145,5 +146,5 @@ class ProductQuerySchema(ma.Schema):
         validate=validate.Length(min=1, max=255),
         metadata={"description": "Case-insensitive substring of the name"},
     )
-    product_type = QueryText(validate=validate.Length(max=50))
+    product_type = QueryText(validate=validate.Length(max=PRODUCT_TYPE_MAX_LENGTH))
     is_bundle = ma.fields.Boolean()
