@@ -57,16 +57,22 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def app(database_url):
-    """One app for the session (tests that need other settings build their own)."""
-    app = create_app(
+def build_app(database_url: str, **overrides):
+    """An app on the test database with the operator's token, plus ``overrides``."""
+    return create_app(
         {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
+            **overrides,
         }
     )
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    """One app for the session (tests that need other settings build their own)."""
+    app = build_app(database_url)
     yield app
     with app.app_context():
         db.engine.dispose()

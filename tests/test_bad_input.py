@@ -29,7 +29,7 @@ from app.config import DEFAULT_MAX_BODY_BYTES
 from app.extensions import db
 from app.models import IdempotencyKey, Warehouse
 from app.schemas import Money, StrictBoolean, StrictInteger, Text
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, build_app
 from tests.helpers import assert_problem
 
 JSON = "application/json"
@@ -450,13 +450,7 @@ def limited_app(database_url):
     """An app whose body limit comes from STOCKFLOW_MAX_BODY_BYTES (as in production)."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("STOCKFLOW_MAX_BODY_BYTES", str(LIMIT))
-        app = create_app(
-            {
-                "TESTING": True,
-                "SQLALCHEMY_DATABASE_URI": database_url,
-                "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
-            }
-        )
+        app = build_app(database_url)
     yield app
     with app.app_context():
         db.engine.dispose()

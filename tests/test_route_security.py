@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from app import create_app
 from app.config import ConfigError
 from app.extensions import db
-from tests.conftest import ADMIN_TOKEN, ROOT, Tenant
+from tests.conftest import ADMIN_TOKEN, ROOT, Tenant, build_app
 from tests.helpers import assert_problem, free_port, stop_process
 
 # Routes outside /api/ skip authentication (app.auth.authenticate), so each must be
@@ -596,14 +596,7 @@ def make_app(database_url):
     built = []
 
     def make(**overrides):
-        config = {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
-            "STOCKFLOW_ENV": "development",
-            **overrides,
-        }
-        application = create_app(config)
+        application = build_app(database_url, STOCKFLOW_ENV="development", **overrides)
         built.append(application)
         return application
 
@@ -669,27 +662,23 @@ def wsgi_env(**changes) -> dict[str, str]:
 
 
 def test_the_wsgi_module_exits_non_zero_in_production_without_an_admin_token():
+    def import_wsgi(env):
+        return subprocess.run(
+            [sys.executable, "-c", "import wsgi"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     env = wsgi_env(STOCKFLOW_ENV="production", DATABASE_URL=POSTGRES_URL)
-    result = subprocess.run(
-        [sys.executable, "-c", "import wsgi"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = import_wsgi(env)
     assert result.returncode != 0
     assert "ConfigError" in result.stderr and "STOCKFLOW_ADMIN_TOKEN" in result.stderr
     # the control: the same environment with a strong token imports fine
     env["STOCKFLOW_ADMIN_TOKEN"] = secrets.token_urlsafe(32)
-    result = subprocess.run(
-        [sys.executable, "-c", "import wsgi"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = import_wsgi(env)
     assert result.returncode == 0, result.stderr
 
 
