@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Throughput, measured side by side in one run on one fresh PostgreSQL database:
+# gunicorn (gunicorn.conf.py, access log off) driven by wrk (a C load generator, so the
+# client does not steal the server's CPU), then pgbench running the minimal SQL of each
+# operation on the same database. Prints every figure and the ratios the targets name.
+#   bash bench/throughput.sh [seconds] [connections]     # default 10 s, 16 connections
+# Environment: BENCH_PORT (default: a free port), GUNICORN_WORKERS, GUNICORN_THREADS,
+# STOCKFLOW_VENV (default .venv), KEEP_DB=1 keeps the database, SKIP_IMPORT=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+connections=${2:-16}
+venv=${STOCKFLOW_VENV:-.venv}
+export PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-postgres}
+command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 1; }
+db="stockflow_tp_$$"
+work=$(mktemp -d)
+free_port='import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+port=${BENCH_PORT:-$("$venv/bin/python" -c "$free_port")}
+base="http://127.0.0.1:$port"
+server=""
+cleanup() {
+    if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
+        kill "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+    if [ "${KEEP_DB:-0}" = 1 ]; then echo "kept database $db"; else dropdb --if-exists --force "$db"; fi
+}
+trap cleanup EXIT
+export DATABASE_URL="postgresql://$PGUSER@$PGHOST/$db"
+export STOCKFLOW_ADMIN_TOKEN="tp-$$-$RANDOM$RANDOM$RANDOM"
+export LOG_LEVEL=WARNING
+createdb "$db"
+"$venv/bin/alembic" upgrade head >/dev/null 2>&1
+printf 'exec(open("%s").read())\naccesslog = None\n' "$PWD/gunicorn.conf.py" >"$work/gunicorn.py"
+GUNICORN_BIND="127.0.0.1:$port" "$venv/bin/gunicorn" -c "$work/gunicorn.py" wsgi:app \
+    >"$work/gunicorn.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do
+    curl -sf "$base/health" >/dev/null && break
+    sleep 0.2
+done
+curl -sf "$base/health" >/dev/null || { tail -n 30 "$work/gunicorn.log" >&2; exit 1; }
+
+"$venv/bin/python" bench/throughput_setup.py --url "$base" --admin-token "$STOCKFLOW_ADMIN_TOKEN" \
+    --out "$work"
+set -a
+# shellcheck disable=SC1091
+. "$work/env"
+set +a
+echo "$(nproc) cores, PostgreSQL $(psql -tAc 'show server_version' "$db"), gunicorn" \
+    "workers=${GUNICORN_WORKERS:-auto} threads=${GUNICORN_THREADS:-4}, wrk -c $connections," \
+    "${seconds} s each"
+
+declare -A rps
+# run_wrk NAME PATH LUA [BODY_FILE]: requests/s into rps[NAME]; any non-2xx fails the run
+run_wrk() {
+    local name=$1 path=$2 lua=$3 out
+    out=$(BODY_FILE=${4:-/dev/null} RUN_TAG="$name$$" wrk -t2 -c "$connections" -d "${seconds}s" \
+        --latency -s "bench/wrk/$lua" "$base$path")
+    if grep -q 'Non-2xx' <<<"$out"; then
+        echo "$out" >&2
+        echo "$name: responses other than 2xx (see above)" >&2
+        exit 1
+    fi
+    rps[$name]=$(sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' <<<"$out")
+    printf '  %-28s %10.1f req/s   p50 %s  p99 %s\n' "$name" "${rps[$name]}" \
+        "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "99%" {print $2}' <<<"$out")"
+}
+
+echo "== API (wrk)"
+run_wrk health /health get.lua
+run_wrk create_product /api/products create_product.lua
+run_wrk sale_hot /api/stock/sales post_json.lua "$work/sale.json"
+run_wrk sale_spread /api/stock/sales sell_spread.lua
+batch_status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/api/stock/batch" \
+    -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+    --data-binary @"$work/batch.json")
+if [ "$batch_status" = 201 ]; then
+    run_wrk batch_1000_sales /api/stock/batch post_json.lua "$work/batch.json"
+else
+    echo "  batch: POST /api/stock/batch answered $batch_status; skipped"
+fi
+if [ "${SKIP_IMPORT:-0}" != 1 ]; then
+    rows=$(($(wc -l <"$work/import.csv") - 1))
+    start=$(date +%s.%N)
+    import_status=$(curl -s -o "$work/import.out" -w '%{http_code}' -X POST \
+        "$base/api/products/import" -H "Authorization: Bearer $API_KEY" \
+        -H 'Content-Type: text/csv' --data-binary @"$work/import.csv")
+    import_seconds=$("$venv/bin/python" -c "print(round($(date +%s.%N) - $start, 2))")
+    if [ "${import_status:0:1}" = 2 ]; then
+        printf '  %-28s %10.2f s for %d products with stock\n' import_csv "$import_seconds" "$rows"
+    else
+        echo "  import: POST /api/products/import answered $import_status; skipped"
+        import_seconds=""
+    fi
+fi
+kill "$server"
+wait "$server" || true
+server=""
+
+echo "== PostgreSQL alone (pgbench -c $connections, the minimal SQL of each operation)"
+psql -q -c 'CREATE SEQUENCE bench_sku' "$db"
+declare -A tps
+run_pgbench() {
+    local name=$1 file=$2 out
+    out=$(pgbench -n -c "$connections" -j 2 -T "$seconds" -f "bench/pgbench/$file" \
+        -D company="$COMPANY_ID" -D warehouse="$WAREHOUSE_ID" -D product="$HOT_PRODUCT_ID" \
+        -D first="$PRODUCT_FIRST" -D last="$PRODUCT_LAST" "$db" 2>&1) || {
+        echo "$out" >&2
+        exit 1
+    }
+    tps[$name]=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out" | head -n 1)
+    printf '  %-28s %10.1f tps\n' "$name" "${tps[$name]}"
+}
+run_pgbench insert_product insert_product.sql
+run_pgbench sale_hot sale_hot.sql
+run_pgbench sale_spread sale_spread.sql
+
+ratio() { "$venv/bin/python" -c "print(f'{100 * $1 / $2:.0f} %')"; }
+times() { "$venv/bin/python" -c "print(f'{$1 / $2:.1f}x')"; }
+echo "== ratios (targets in brackets)"
+echo "  create product / pgbench INSERT            $(ratio "${rps[create_product]}" "${tps[insert_product]}")  [>= 20 %]"
+echo "  sale, hot row / pgbench UPDATE+INSERT      $(ratio "${rps[sale_hot]}" "${tps[sale_hot]}")  [>= 60 %]"
+echo "  sale, spread / pgbench UPDATE+INSERT       $(ratio "${rps[sale_spread]}" "${tps[sale_spread]}")"
+echo "  cost of a create vs GET /health            $(times "${rps[health]}" "${rps[create_product]}")  [<= 4x]"
+echo "  cost of a hot sale vs GET /health          $(times "${rps[health]}" "${rps[sale_hot]}")  [<= 4x]"
+echo "  cost of a spread sale vs GET /health       $(times "${rps[health]}" "${rps[sale_spread]}")  [<= 4x]"
+if [ -n "${rps[batch_1000_sales]:-}" ]; then
+    rows_per_s=$("$venv/bin/python" -c "print(round(${rps[batch_1000_sales]} * 1000))")
+    echo "  batch ledger rows/s                        $rows_per_s  [>= 10000]"
+    echo "  batch rows/s vs single spread sales/s      $(times "$rows_per_s" "${rps[sale_spread]}")  [>= 20x]"
+fi
+if [ -n "${import_seconds:-}" ]; then
+    echo "  import of $rows products with stock           ${import_seconds} s  [<= 15 s]"
+fi

@@ -1,0 +1,2 @@
+-- wrk: a plain GET (the framework's floor).
+wrk.method = "GET"
