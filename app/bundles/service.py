@@ -25,7 +25,8 @@ def set_components(company_id: int, bundle_id: int, rows: list[dict]) -> list[di
     Components must be the company's active products, each at most once, never
     the bundle itself nor a bundle that (through its own components) contains
     it. Component changes of one company are serialized on the company row, so
-    two concurrent edits cannot together build a cycle.
+    two concurrent edits cannot together build a cycle; the components are locked
+    against archiving until the transaction ends.
     """
     db.session.execute(sa.select(Company.id).where(Company.id == company_id).with_for_update())
     bundle = get_owned(Product, company_id, bundle_id)
@@ -34,7 +35,9 @@ def set_components(company_id: int, bundle_id: int, rows: list[dict]) -> list[di
             "not-a-bundle",
             f"Product {bundle_id} is not a bundle; only bundles have components.",
         )
-    known = owned_ids(Product, company_id, [row["product_id"] for row in rows])
+    # key-share locks in id order: archiving a component waits for this edit and then
+    # sees it in the bundle (409); a component archived first is unknown here (400)
+    known = owned_ids(Product, company_id, [row["product_id"] for row in rows], share=True)
     graph = queries.component_map(company_id)
     graph.pop(bundle_id, None)
     errors: dict[str, list[str]] = {}

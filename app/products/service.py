@@ -25,10 +25,15 @@ def create_product(company_id: int, data: dict) -> Product:
     """A new product with its opening stock and one ``initial`` ledger row per warehouse.
 
     The SKU's uniqueness is decided by the database's constraint, so two
-    concurrent creates of one SKU cannot both succeed.
+    concurrent creates of one SKU cannot both succeed. The warehouses are locked
+    against archiving until the transaction ends.
     """
     initial_stock = data.pop("initial_stock")
-    known = owned_ids(Warehouse, company_id, [row["warehouse_id"] for row in initial_stock])
+    # key-share locks, as stock operations take them: archiving a warehouse waits for
+    # this transaction and then sees the opening stock (or this one sees it archived)
+    known = owned_ids(
+        Warehouse, company_id, [row["warehouse_id"] for row in initial_stock], share=True
+    )
     for row in initial_stock:
         if row["warehouse_id"] not in known:
             raise field_error(row["field"], "Unknown warehouse.")

