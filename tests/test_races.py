@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import BundleComponent, Inventory, Product, Warehouse
+from app.models import ApiKey, BundleComponent, Inventory, Product, Warehouse
 
 pytestmark = pytest.mark.postgres
 
@@ -115,3 +115,28 @@ def test_replacing_components_and_archiving_a_component_never_both_succeed(
         )
         db.session.remove()
     assert archived_components == 0
+
+
+def test_two_keys_revoking_each_other_leave_the_company_one_active_key(app, client, make_company):
+    for round_ in range(ROUNDS):
+        tenant = make_company()
+        second = client.post("/api/api-keys", json={"name": "second"}, headers=tenant.headers)
+        assert second.status_code == 201
+        first_id = min(k["id"] for k in client.get("/api/api-keys", headers=tenant.headers).json)
+        second_headers = {"Authorization": f"Bearer {second.json['api_key']}"}
+        one, two = race(
+            app,
+            ("DELETE", f"/api/api-keys/{second.json['id']}", None, tenant.headers),
+            ("DELETE", f"/api/api-keys/{first_id}", None, second_headers),
+        )
+        statuses = sorted((one.status_code, two.status_code))
+        # the loser is refused (409), or arrives after its own key is gone (401)
+        assert statuses in ([204, 401], [204, 409]), (round_, show(one, two))
+        with app.app_context():
+            active = db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(ApiKey)
+                .where(ApiKey.company_id == tenant.id, ApiKey.revoked_at.is_(None))
+            )
+            db.session.remove()
+        assert active == 1, round_
