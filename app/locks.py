@@ -21,6 +21,10 @@ from app.extensions import db
 # references the company (an idempotency key, say) takes a key-share lock on that
 # row, and a FOR UPDATE after it deadlocks with a twin request.
 BUNDLE_GRAPH = 0x5F0B
+# a company's threshold settings (type thresholds, product thresholds and types,
+# reorder rules): writers take it exclusively, anything that computes a fresh
+# ``inventory.alert_threshold`` copy (a first receipt) takes it shared.
+THRESHOLDS = 0x5F07
 
 
 def company_lock(what: int, company_id: int, *, shared: bool = False) -> None:

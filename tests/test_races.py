@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import ApiKey, BundleComponent, Inventory, Product, Warehouse
+from app.thresholds.queries import threshold_of
 
 pytestmark = pytest.mark.postgres
 
@@ -165,3 +166,129 @@ def test_concurrent_keyed_component_edits_of_different_bundles_never_deadlock(
         responses = race(app, *requests)
         assert [r.status_code for r in responses] == [200] * 4, (round_, show(*responses))
         assert [r.message for r in caplog.records if "retrying" in r.message] == [], round_
+
+
+def stale_thresholds(app) -> list[tuple]:
+    """Inventory rows whose ``alert_threshold`` copy differs from the threshold that applies."""
+    with app.app_context():
+        effective = threshold_of(
+            Inventory.company_id, Inventory.product_id, Inventory.warehouse_id
+        ).label("effective")
+        rows = db.session.execute(
+            sa.select(
+                Inventory.product_id, Inventory.warehouse_id, Inventory.alert_threshold, effective
+            )
+        ).all()
+        db.session.remove()
+    return [tuple(row) for row in rows if row.alert_threshold != row.effective]
+
+
+def _type_change_and_type_threshold(client, tenant, warehouse, round_):
+    """A product moves to a type whose threshold is being set."""
+    new_type = f"beta{round_}"
+    product = client.post(
+        "/api/products",
+        json={
+            "name": "Widget",
+            "sku": f"TYPE-{round_}",
+            "price": "1.00",
+            "product_type": f"alpha{round_}",
+            "warehouse_id": warehouse,
+            "initial_quantity": 29,
+        },
+        headers=tenant.headers,
+    ).json["id"]
+    return (
+        ("PATCH", f"/api/products/{product}", {"product_type": new_type}, tenant.headers),
+        ("PUT", f"/api/product-types/{new_type}", {"low_stock_threshold": 50}, tenant.headers),
+    )
+
+
+def _first_receipt_and_reorder_rule(client, tenant, warehouse, round_):
+    """A product's first receipt in a warehouse while its rule there is being set."""
+    product = client.post(
+        "/api/products",
+        json={"name": "Widget", "sku": f"RULE-{round_}", "price": "1.00"},
+        headers=tenant.headers,
+    ).json["id"]
+    return (
+        (
+            "POST",
+            "/api/stock/receipts",
+            {"product_id": product, "warehouse_id": warehouse, "quantity": 29},
+            tenant.headers,
+        ),
+        (
+            "PUT",
+            f"/api/products/{product}/reorder-rules/{warehouse}",
+            {"threshold": 50},
+            tenant.headers,
+        ),
+    )
+
+
+def _first_receipt_and_product_threshold(client, tenant, warehouse, round_):
+    """A product's first receipt while its own threshold is being changed."""
+    product = client.post(
+        "/api/products",
+        json={"name": "Widget", "sku": f"OWN-{round_}", "price": "1.00"},
+        headers=tenant.headers,
+    ).json["id"]
+    return (
+        (
+            "POST",
+            "/api/stock/receipts",
+            {"product_id": product, "warehouse_id": warehouse, "quantity": 29},
+            tenant.headers,
+        ),
+        ("PATCH", f"/api/products/{product}", {"low_stock_threshold": 50}, tenant.headers),
+    )
+
+
+def _first_receipt_and_type_threshold(client, tenant, warehouse, round_):
+    """A product's first receipt while the threshold of its type is being set."""
+    product_type = f"gamma{round_}"
+    product = client.post(
+        "/api/products",
+        json={
+            "name": "Widget",
+            "sku": f"KIND-{round_}",
+            "price": "1.00",
+            "product_type": product_type,
+        },
+        headers=tenant.headers,
+    ).json["id"]
+    return (
+        (
+            "POST",
+            "/api/stock/receipts",
+            {"product_id": product, "warehouse_id": warehouse, "quantity": 29},
+            tenant.headers,
+        ),
+        ("PUT", f"/api/product-types/{product_type}", {"low_stock_threshold": 50}, tenant.headers),
+    )
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        _type_change_and_type_threshold,
+        _first_receipt_and_reorder_rule,
+        _first_receipt_and_product_threshold,
+        _first_receipt_and_type_threshold,
+    ],
+    ids=[
+        "type-change-vs-type-threshold",
+        "first-receipt-vs-rule",
+        "first-receipt-vs-product",
+        "first-receipt-vs-type",
+    ],
+)
+def test_concurrent_threshold_writes_never_leave_a_stale_alert_threshold(
+    app, client, company, make_warehouse, setup
+):
+    warehouse = make_warehouse(company)["id"]
+    for round_ in range(ROUNDS):
+        responses = race(app, *setup(client, company, warehouse, round_))
+        assert all(r.status_code < 300 for r in responses), show(*responses)
+        assert stale_thresholds(app) == [], round_
