@@ -1,6 +1,7 @@
 """Operator commands: ``flask --app wsgi create-company NAME`` and friends."""
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 
 from app.extensions import db
@@ -33,6 +34,32 @@ def register(app: Flask) -> None:
         _, plaintext = auth.new_api_key(company_id, name)
         db.session.commit()
         click.echo(f"api_key={plaintext}")
+
+    @app.cli.command("recompute-thresholds")
+    @click.option("--company", "company_id", type=int, help="The company to repair.")
+    @click.option("--all-companies", is_flag=True, help="Repair every company.")
+    def recompute_thresholds(company_id, all_companies):
+        """Recompute the low-stock threshold copy of every inventory row (after an
+        import or a restore); one transaction per company."""
+        from app import changes
+        from app.models import Company
+        from app.thresholds.queries import recompute_alert_thresholds
+
+        if (company_id is not None) == all_companies:
+            raise click.UsageError("Give either --company ID or --all-companies.")
+        if all_companies:
+            company_ids = list(db.session.scalars(sa.select(Company.id).order_by(Company.id)))
+        elif db.session.get(Company, company_id) is None:
+            raise click.ClickException(f"No company {company_id}.")
+        else:
+            company_ids = [company_id]
+        for one in company_ids:
+            repaired = recompute_alert_thresholds(one)
+            if repaired:
+                # the alerts changed: pollers must not keep their 304
+                changes.bump(one)
+            db.session.commit()
+            click.echo(f"company_id={one} repaired={repaired}")
 
     @app.cli.command("seed-demo")
     def seed_demo():

@@ -51,15 +51,19 @@ def require_owned(model, company_id: int, row_id: int, field: str, *, share: boo
     return row
 
 
-def owned_ids(model, company_id: int, ids) -> set[int]:
-    """Which of ``ids`` are the company's active rows."""
+def owned_ids(model, company_id: int, ids, *, share: bool = False) -> set[int]:
+    """Which of ``ids`` are the company's active rows.
+
+    ``share`` takes their key-share row locks (PostgreSQL), in id order, so none of
+    them can be archived until this transaction ends; a row archived meanwhile is
+    waited for and then left out.
+    """
     ids = set(ids)
     if not ids:
         return set()
-    return set(
-        db.session.scalars(
-            sa.select(model.id).where(
-                model.company_id == company_id, model.archived_at.is_(None), model.id.in_(ids)
-            )
-        )
+    query = sa.select(model.id).where(
+        model.company_id == company_id, model.archived_at.is_(None), model.id.in_(ids)
     )
+    if share:
+        query = query.order_by(model.id).with_for_update(read=True, key_share=True)
+    return set(db.session.scalars(query))

@@ -265,6 +265,21 @@ def test_unknown_warehouse_in_second_row_rejects_the_whole_product(
     assert count_rows(Inventory) == 0
 
 
+def test_opening_stock_in_a_deleted_warehouse_is_a_400_naming_the_field_and_writes_nothing(
+    client, company, make_warehouse, count_rows
+):
+    warehouse = make_warehouse(company)["id"]
+    assert client.delete(f"/api/warehouses/{warehouse}", headers=company.headers).status_code == 204
+    response = client.post(
+        "/api/products",
+        json={**VALID, "warehouse_id": warehouse, "initial_quantity": 7},
+        headers=company.headers,
+    )
+    assert_problem(response, 400, "warehouse_id")
+    assert count_rows(Product) == 0
+    assert count_rows(Inventory) == 0
+
+
 def test_duplicate_sku_in_the_same_company_is_a_409_and_writes_nothing(
     client, company, make_product, count_rows
 ):

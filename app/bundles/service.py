@@ -5,7 +5,8 @@ import sqlalchemy as sa
 from app.bundles import queries
 from app.errors import Problem, conflict, problem_type_uri
 from app.extensions import db
-from app.models import BundleComponent, Company, Product
+from app.locks import BUNDLE_GRAPH, company_lock
+from app.models import BundleComponent, Product
 from app.tenancy import get_owned, owned_ids
 
 
@@ -24,17 +25,20 @@ def set_components(company_id: int, bundle_id: int, rows: list[dict]) -> list[di
 
     Components must be the company's active products, each at most once, never
     the bundle itself nor a bundle that (through its own components) contains
-    it. Component changes of one company are serialized on the company row, so
-    two concurrent edits cannot together build a cycle.
+    it. Component changes of one company are serialized on the company's bundle
+    graph lock, so two concurrent edits cannot together build a cycle; the
+    components are locked against archiving until the transaction ends.
     """
-    db.session.execute(sa.select(Company.id).where(Company.id == company_id).with_for_update())
+    company_lock(BUNDLE_GRAPH, company_id)
     bundle = get_owned(Product, company_id, bundle_id)
     if not bundle.is_bundle:
         raise conflict(
             "not-a-bundle",
             f"Product {bundle_id} is not a bundle; only bundles have components.",
         )
-    known = owned_ids(Product, company_id, [row["product_id"] for row in rows])
+    # key-share locks in id order: archiving a component waits for this edit and then
+    # sees it in the bundle (409); a component archived first is unknown here (400)
+    known = owned_ids(Product, company_id, [row["product_id"] for row in rows], share=True)
     graph = queries.component_map(company_id)
     graph.pop(bundle_id, None)
     errors: dict[str, list[str]] = {}

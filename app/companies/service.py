@@ -44,7 +44,8 @@ def create_api_key(company_id: int, name: str) -> dict:
 
 
 def revoke_api_key(company_id: int, key_id: int) -> None:
-    """Revoke a key with immediate effect; the company's last active key stays."""
+    """Revoke a key with immediate effect; the company's last active key stays,
+    also when keys are revoked concurrently."""
     key = db.session.scalar(
         sa.select(ApiKey).where(ApiKey.company_id == company_id, ApiKey.id == key_id)
     )
@@ -52,12 +53,19 @@ def revoke_api_key(company_id: int, key_id: int) -> None:
         raise not_found("API key")
     if key.revoked_at is not None:
         return
-    active = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(ApiKey)
-        .where(ApiKey.company_id == company_id, ApiKey.revoked_at.is_(None))
+    # lock the company's active keys in id order: a concurrent revocation waits for
+    # this one and then finds one key fewer, so two cannot together revoke the last
+    active = list(
+        db.session.scalars(
+            sa.select(ApiKey.id)
+            .where(ApiKey.company_id == company_id, ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.id)
+            .with_for_update(key_share=True)
+        )
     )
-    if active <= 1:
+    if key_id not in active:
+        return  # revoked meanwhile
+    if len(active) <= 1:
         raise conflict(
             "last-api-key",
             "This is the company's last active API key; create another before revoking it.",

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from app.errors import conflict, field_error
 from app.extensions import db
+from app.locks import THRESHOLDS, company_lock
 from app.models import BundleComponent, Inventory, Product, Warehouse, flush_or_conflict
 from app.stock import service as stock
 from app.tenancy import get_owned, owned_ids
@@ -25,10 +26,18 @@ def create_product(company_id: int, data: dict) -> Product:
     """A new product with its opening stock and one ``initial`` ledger row per warehouse.
 
     The SKU's uniqueness is decided by the database's constraint, so two
-    concurrent creates of one SKU cannot both succeed.
+    concurrent creates of one SKU cannot both succeed. The warehouses are locked
+    against archiving until the transaction ends.
     """
     initial_stock = data.pop("initial_stock")
-    known = owned_ids(Warehouse, company_id, [row["warehouse_id"] for row in initial_stock])
+    if initial_stock:
+        # the opening stock's inventory rows get threshold copies: hold the settings still
+        company_lock(THRESHOLDS, company_id, shared=True)
+    # key-share locks, as stock operations take them: archiving a warehouse waits for
+    # this transaction and then sees the opening stock (or this one sees it archived)
+    known = owned_ids(
+        Warehouse, company_id, [row["warehouse_id"] for row in initial_stock], share=True
+    )
     for row in initial_stock:
         if row["warehouse_id"] not in known:
             raise field_error(row["field"], "Unknown warehouse.")
@@ -65,11 +74,15 @@ def product_list(company_id: int, filters: dict) -> sa.Select:
 
 def update_product(company_id: int, product_id: int, changes: dict) -> Product:
     """Change some of a product's fields (a new SKU must still be unique)."""
+    threshold_changes = {"low_stock_threshold", "product_type"} & changes.keys()
+    if threshold_changes:
+        # its inventory rows' threshold copies are recomputed below
+        company_lock(THRESHOLDS, company_id)
     product = get_owned(Product, company_id, product_id)
     for field, value in changes.items():
         setattr(product, field, value)
     _flush_catching_duplicate_sku(changes.get("sku", product.sku))
-    if {"low_stock_threshold", "product_type"} & changes.keys():
+    if threshold_changes:
         thresholds.refresh_alert_thresholds(company_id, Inventory.product_id == product_id)
     return product
 

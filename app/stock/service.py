@@ -20,6 +20,7 @@ from app.bundles import queries as bundles
 from app.changes import stock_changed
 from app.errors import Problem, conflict, field_error, problem_type_uri
 from app.extensions import db
+from app.locks import THRESHOLDS, company_lock
 from app.models import Inventory, LedgerEntry, Product, Supplier, Warehouse, dialect_insert
 from app.schemas import MAX_INT as MAX_QUANTITY
 from app.tenancy import require_owned
@@ -192,6 +193,15 @@ def _stocked_products(ctx: Context, product: Product, quantity: int) -> dict[int
     return moved
 
 
+def _may_add_rows(company_id: int) -> None:
+    """An increment may insert an inventory row and compute its threshold copy: hold
+    the company's threshold settings still (shared) until the transaction ends.
+
+    Taken first, before any row lock; operations that only decrement skip it.
+    """
+    company_lock(THRESHOLDS, company_id, shared=True)
+
+
 def _load(company_id: int, data: dict, *warehouse_fields: str) -> tuple[Product, list[Warehouse]]:
     # shared locks: the product and warehouses cannot be archived under this operation
     product = require_owned(Product, company_id, data["product_id"], "product_id", share=True)
@@ -220,6 +230,7 @@ def _single_warehouse_operation(company_id: int, data: dict, reason: str, sign: 
 
 def receive(company_id: int, data: dict) -> list[LedgerEntry]:
     """Goods arrive: add stock, optionally naming the supplier and unit cost."""
+    _may_add_rows(company_id)
     supplier_id = data.get("supplier_id")
     if supplier_id is not None:
         require_owned(Supplier, company_id, supplier_id, "supplier_id", share=True)
@@ -240,6 +251,7 @@ def sell(company_id: int, data: dict) -> list[LedgerEntry]:
 
 def return_(company_id: int, data: dict) -> list[LedgerEntry]:
     """A customer sends goods back: add stock, reason ``return``."""
+    _may_add_rows(company_id)
     return _single_warehouse_operation(company_id, data, "return", +1)
 
 
@@ -247,6 +259,7 @@ def transfer(company_id: int, data: dict) -> list[LedgerEntry]:
     """Move stock between two of the company's warehouses; both sides or neither."""
     if data["from_warehouse_id"] == data["to_warehouse_id"]:
         raise field_error("to_warehouse_id", "Must differ from from_warehouse_id.")
+    _may_add_rows(company_id)
     product, (source, target) = _load(company_id, data, "from_warehouse_id", "to_warehouse_id")
     ctx = _context(company_id, data)
     moved = _stocked_products(ctx, product, data["quantity"])
@@ -261,6 +274,7 @@ def adjust(company_id: int, data: dict) -> list[LedgerEntry]:
     """Correct the stock: a counted ``quantity`` (compare-and-set against
     ``expected_quantity`` when given) or a signed ``delta``; the reason is kept
     as the ledger row's note."""
+    _may_add_rows(company_id)
     product, (warehouse,) = _load(company_id, data, "warehouse_id")
     if product.is_bundle:
         raise Problem(
@@ -311,7 +325,10 @@ def _count(ctx: Context, product_id: int, warehouse_id: int, counted: int, expec
 
 
 def initial_stock(company_id: int, product_id: int, rows: list[dict]) -> list[LedgerEntry]:
-    """A new product's opening stock: one ``initial`` ledger row per warehouse."""
+    """A new product's opening stock: one ``initial`` ledger row per warehouse.
+
+    The caller holds the warehouses' key-share locks and the shared ``THRESHOLDS``
+    lock (``products.service.create_product``)."""
     ctx = Context(company_id=company_id)
     return _move(
         ctx, [Change(product_id, row["warehouse_id"], row["quantity"], "initial") for row in rows]

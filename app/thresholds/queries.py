@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from app.errors import conflict, not_found
 from app.extensions import db
+from app.locks import THRESHOLDS, company_lock
 from app.models import (
     Inventory,
     Product,
@@ -66,19 +67,34 @@ def threshold_of(company_id, product_id, warehouse_id) -> sa.ColumnElement[int]:
     return sa.func.coalesce(rule, product)
 
 
-def refresh_alert_thresholds(company_id: int, *where) -> None:
+def refresh_alert_thresholds(company_id: int, *where) -> int:
     """Recompute ``inventory.alert_threshold`` for the company's rows matching ``where``,
-    in the transaction that changed a threshold."""
-    db.session.execute(
+    in the transaction that changed a threshold; return how many rows changed.
+
+    The caller holds the company's ``THRESHOLDS`` lock exclusively (taken before
+    the change), so no concurrent first receipt computes a copy from the old
+    settings, and no concurrent settings change is missed by this statement.
+    """
+    effective = threshold_of(Inventory.company_id, Inventory.product_id, Inventory.warehouse_id)
+    result = db.session.execute(
         sa.update(Inventory)
-        .where(Inventory.company_id == company_id, *where)
-        .values(
-            alert_threshold=threshold_of(
-                Inventory.company_id, Inventory.product_id, Inventory.warehouse_id
-            )
+        .where(
+            Inventory.company_id == company_id,
+            *where,
+            # rewrite only the copies that differ (fewer row versions, an honest count)
+            Inventory.alert_threshold != effective,
         )
+        .values(alert_threshold=effective)
         .execution_options(synchronize_session=False)
     )
+    return result.rowcount
+
+
+def recompute_alert_thresholds(company_id: int) -> int:
+    """Recompute every threshold copy of the company, e.g. after an import or a restore
+    that wrote inventory rows outside the API; return how many copies were wrong."""
+    company_lock(THRESHOLDS, company_id)
+    return refresh_alert_thresholds(company_id)
 
 
 def _of_type(company_id: int, product_type: str):
@@ -123,6 +139,7 @@ def type_thresholds(company_id: int) -> list[dict]:
 
 def set_type_threshold(company_id: int, product_type: str, threshold: int) -> dict:
     """Set (insert or replace) the company's threshold for a product type."""
+    company_lock(THRESHOLDS, company_id)
     row = _find_type_threshold(company_id, product_type)
     if row is None:
         row = ProductTypeThreshold(company_id=company_id, product_type=product_type)
@@ -135,6 +152,7 @@ def set_type_threshold(company_id: int, product_type: str, threshold: int) -> di
 
 def delete_type_threshold(company_id: int, product_type: str) -> None:
     """Drop the company's threshold for a type (back to the default); no-op if unset."""
+    company_lock(THRESHOLDS, company_id)
     db.session.execute(
         sa.delete(ProductTypeThreshold).where(
             ProductTypeThreshold.company_id == company_id,
@@ -175,6 +193,7 @@ def set_reorder_rule(
     Both must be the company's and active (else 404); a bundle holds no stock, so it
     has no rules (409).
     """
+    company_lock(THRESHOLDS, company_id)
     product = get_owned(Product, company_id, product_id, share=True)
     get_owned(Warehouse, company_id, warehouse_id, share=True)
     if product.is_bundle:
@@ -202,6 +221,7 @@ def set_reorder_rule(
 
 def delete_reorder_rule(company_id: int, product_id: int, warehouse_id: int) -> None:
     """Remove a product's rule in a warehouse; 404 if there is none."""
+    company_lock(THRESHOLDS, company_id)
     get_owned(Product, company_id, product_id)
     get_owned(Warehouse, company_id, warehouse_id)
     rule = _find_rule(company_id, product_id, warehouse_id)

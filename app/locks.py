@@ -1,0 +1,35 @@
+"""Transaction-scoped locks on things that are not one row (PostgreSQL advisory locks).
+
+A lock is named by what it guards and the company: ``(what, company_id)``, the two
+int4 keys of ``pg_advisory_xact_lock``. It is released when the transaction ends,
+so a service takes it and never frees it. SQLite runs one writer at a time, so
+there these are no-ops.
+
+Lock order (every request takes locks in this order, so none waits in a cycle):
+a company-level lock below, then product rows, then warehouse rows, then
+inventory rows (warehouse id, then product id), then the change counters.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db
+
+# a company's bundle graph: component edits take it so that two edits cannot
+# together build a cycle. It is not the company row: an insert of any row that
+# references the company (an idempotency key, say) takes a key-share lock on that
+# row, and a FOR UPDATE after it deadlocks with a twin request.
+BUNDLE_GRAPH = 0x5F0B
+# a company's threshold settings (type thresholds, product thresholds and types,
+# reorder rules): writers take it exclusively, anything that computes a fresh
+# ``inventory.alert_threshold`` copy (a first receipt) takes it shared.
+THRESHOLDS = 0x5F07
+
+
+def company_lock(what: int, company_id: int, *, shared: bool = False) -> None:
+    """Take the company's ``what`` lock until the transaction ends (shared or exclusive)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    take = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
+    db.session.execute(sa.select(take(what, company_id)))
