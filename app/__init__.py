@@ -79,10 +79,12 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
-    from app import health
+    from app import health, swagger_ui
     from app.alerts.routes import bp as alerts_bp
     from app.bundles.routes import bp as bundles_bp
     from app.companies.routes import bp as companies_bp
+    from app.dashboard.routes import bp as dashboard_api_bp
+    from app.dashboard.routes import page as dashboard_page
     from app.extensions import api
     from app.products.routes import bp as products_bp
     from app.stock.routes import bp as stock_bp
@@ -100,8 +102,11 @@ def register_blueprints(app: Flask) -> None:
         thresholds_bp,
         stock_bp,
         alerts_bp,
+        dashboard_api_bp,
     ):
         api.register_blueprint(bp)
+    app.register_blueprint(dashboard_page)
+    app.register_blueprint(swagger_ui.bp)
 
 
 def register_request_hooks(app: Flask) -> None:

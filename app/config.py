@@ -2,6 +2,8 @@
 
 import os
 
+from app import swagger_ui
+
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_STATEMENT_TIMEOUT_MS = 5000
 DEFAULT_CONNECT_TIMEOUT_S = 3
@@ -97,6 +99,8 @@ def load_config(instance_path: str) -> dict:
             if origin.strip()
         ],
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        # how often the dashboard page polls the alerts (seconds)
+        "STOCKFLOW_DASHBOARD_POLL_S": float(os.environ.get("STOCKFLOW_DASHBOARD_POLL_S", "15")),
         "MAX_CONTENT_LENGTH": int(
             os.environ.get("STOCKFLOW_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
         ),
@@ -107,7 +111,8 @@ def load_config(instance_path: str) -> dict:
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # served by the app (app/swagger_ui.py), never a CDN
+        "OPENAPI_SWAGGER_UI_URL": swagger_ui.URL,
         "API_SPEC_OPTIONS": {
             "info": {
                 "description": "Multi-tenant inventory: products, warehouses, a stock "

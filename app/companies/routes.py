@@ -43,6 +43,17 @@ class CompanyItem(MethodView):
         return service.get_company(company_id, auth.current_company_id())
 
 
+@bp.get("/me")
+@bp.response(200, CompanySchema)
+def me():
+    """Get the company of the API key in use
+
+    A client that holds only a key (a dashboard) learns its company id here.
+    """
+    company_id = auth.current_company_id()
+    return service.get_company(company_id, company_id)
+
+
 @bp.route("/api-keys")
 class ApiKeys(MethodView):
     @bp.response(200, ApiKeySchema(many=True))
