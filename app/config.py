@@ -92,6 +92,8 @@ def load_config(instance_path: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": url,
         "STOCKFLOW_ENV": os.environ.get("STOCKFLOW_ENV", "development").strip().lower(),
         "STOCKFLOW_ADMIN_TOKEN": os.environ.get("STOCKFLOW_ADMIN_TOKEN") or None,
+        # /metrics is served only to this bearer token (a 404 while unset)
+        "STOCKFLOW_METRICS_TOKEN": os.environ.get("STOCKFLOW_METRICS_TOKEN") or None,
         # browser origins allowed to call the API; none (CORS off) unless listed
         "STOCKFLOW_CORS_ORIGINS": [
             origin.strip()

@@ -19,7 +19,7 @@ API_503 = "Failed to load resource: the server responded with a status of 503"
 
 
 @pytest.fixture
-def demo(live_server):
+def demo(live_server):  # noqa: F811  (fixture arguments)
     """The demo company loaded into the test database: (company_id, api_key)."""
     from app.demo import seed
 
@@ -273,8 +273,10 @@ def test_the_dashboard_works_at_375px_with_the_keyboard_alone(browser, live_serv
     assert page.evaluate("document.activeElement.id") == "f-urgency"
     page.keyboard.press("ArrowDown")  # "critical"
     wait_until(
-        lambda: set(page.locator("#rows tr").evaluate_all("rs => rs.map(r => r.dataset.urgency)"))
-        == {"critical"},
+        lambda: (
+            set(page.locator("#rows tr").evaluate_all("rs => rs.map(r => r.dataset.urgency)"))
+            == {"critical"}
+        ),
         "the urgency filter",
     )
     # sign out is a button the keyboard reaches too

@@ -69,12 +69,13 @@ def sales_daily(args):
     """
     today = dt.datetime.now(dt.UTC).date()
     days = args["days"]
-    series = queries.daily_sales(
-        auth.current_company_id(),
-        sorted(set(args["product_id"])),
-        days,
-        today,
-        args.get("warehouse_id"),
+    product_ids = sorted(set(args["product_id"]))
+    series = (
+        queries.daily_sales(
+            auth.current_company_id(), product_ids, days, today, args.get("warehouse_id")
+        )
+        if product_ids
+        else []
     )
     return {
         "days": days,

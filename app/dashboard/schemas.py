@@ -18,9 +18,11 @@ class SalesDailyQuerySchema(ma.Schema):
     )
     product_id = ma.fields.List(
         QueryId(),
-        required=True,
-        validate=validate.Length(min=1, max=MAX_PRODUCTS),
-        metadata={"description": f"Repeat for each product (1-{MAX_PRODUCTS})"},
+        load_default=list,
+        validate=validate.Length(max=MAX_PRODUCTS),
+        metadata={
+            "description": f"Repeat for each product (at most {MAX_PRODUCTS}); none, no series"
+        },
     )
     warehouse_id = QueryId()
 
