@@ -1,50 +1,17 @@
 """gunicorn settings, from the environment (``gunicorn -c gunicorn.conf.py wsgi:app``)."""
 
-import math
 import os
 import shutil
 import tempfile
 
-CGROUP = "/sys/fs/cgroup"
-
-
-def cpu_limit(cgroup: str = CGROUP) -> float:
-    """The CPUs this process may use: the container's quota (cgroup v2 ``cpu.max``, or
-    v1 ``cpu.cfs_quota_us``) when one is set, else the CPUs it may be scheduled on.
-
-    ``os.cpu_count()`` is the host's: in a container started with ``--cpus=0.5`` on a
-    16-core host it says 16, and 33 workers would fight over half a core.
-    """
-    cpus = float(len(os.sched_getaffinity(0)))
-    quota = period = None
-    try:
-        with open(os.path.join(cgroup, "cpu.max")) as file:
-            fields = file.read().split()
-        if fields and fields[0] != "max":
-            quota, period = int(fields[0]), int(fields[1])
-    except (OSError, ValueError, IndexError):
-        try:
-            with open(os.path.join(cgroup, "cpu", "cpu.cfs_quota_us")) as file:
-                quota = int(file.read())
-            with open(os.path.join(cgroup, "cpu", "cpu.cfs_period_us")) as file:
-                period = int(file.read())
-        except (OSError, ValueError):
-            pass
-    if quota and period and quota > 0:
-        cpus = min(cpus, quota / period)
-    return cpus
-
-
-def default_workers(cgroup: str = CGROUP) -> int:
-    """2 per usable CPU (rounded up) plus one."""
-    return 2 * max(1, math.ceil(cpu_limit(cgroup))) + 1
-
+from app import sizing
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("GUNICORN_WORKERS") or default_workers())
+# GUNICORN_WORKERS, else from the container's CPU quota (app/sizing.py), not the host's
+workers = sizing.workers()
 # each thread holds at most one database connection: workers x threads is this server's
 # share of PostgreSQL's max_connections (README: the connection budget)
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = sizing.threads()
 # a request that runs longer than this is killed; the database statement timeout is shorter
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # on SIGTERM, in-flight requests get this long to finish

@@ -1,6 +1,9 @@
 """Configuration, read from the environment when the app is created."""
 
 import os
+import re
+
+import sqlalchemy as sa
 
 from app import swagger_ui
 
@@ -16,12 +19,51 @@ class ConfigError(RuntimeError):
     """The environment describes a configuration the app refuses to run with."""
 
 
-def database_url(instance_path: str) -> str:
-    """``DATABASE_URL``, or a SQLite file in the instance folder when unset."""
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        return "sqlite:///" + os.path.join(instance_path, "stockflow.sqlite3")
-    return normalize_url(url)
+def database_url(instance_path: str, env=os.environ) -> str:
+    """``DATABASE_URL``; else a PostgreSQL URL built from ``POSTGRES_HOST``,
+    ``POSTGRES_PORT``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD`` and ``POSTGRES_DB``
+    (any password works: it is escaped here, not pasted into a URL by hand); else a
+    SQLite file in the instance folder."""
+    url = env.get("DATABASE_URL", "").strip()
+    if url:
+        check_database_url(url)
+        return normalize_url(url)
+    if env.get("POSTGRES_HOST", "").strip():
+        return sa.engine.URL.create(
+            "postgresql+psycopg2",
+            username=env.get("POSTGRES_USER") or None,
+            password=env.get("POSTGRES_PASSWORD") or None,
+            host=env["POSTGRES_HOST"].strip(),
+            port=int(env.get("POSTGRES_PORT") or 5432),
+            database=env.get("POSTGRES_DB") or None,
+        ).render_as_string(hide_password=False)
+    return "sqlite:///" + os.path.join(instance_path, "stockflow.sqlite3")
+
+
+URL_ENCODING_HINT = (
+    "URL-encode special characters in the user and password (@ as %40, % as %25, "
+    ": as %3A, / as %2F), or leave DATABASE_URL unset and give POSTGRES_HOST, "
+    "POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB instead"
+)
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a URL whose password was pasted unescaped: ``p@ss`` would silently make
+    ``ss@db`` the host, ``50%`` a broken escape."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(
+            f"DATABASE_URL must look like postgresql://user:password@host/db; {URL_ENCODING_HINT}"
+        )
+    authority = rest.split("/", 1)[0]
+    if authority.count("@") > 1 or re.search(r"%(?![0-9A-Fa-f]{2})", authority):
+        raise ConfigError(f"DATABASE_URL has an unescaped '@' or '%' in it; {URL_ENCODING_HINT}")
+    try:
+        sa.engine.make_url(url)
+    except sa.exc.ArgumentError as error:
+        raise ConfigError(
+            f"DATABASE_URL is not a valid URL ({error}); {URL_ENCODING_HINT}"
+        ) from None
 
 
 def normalize_url(url: str) -> str:
