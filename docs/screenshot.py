@@ -1,6 +1,6 @@
 """Take docs/dashboard.png from a running server (``./dev.sh serve``) with Debian's chromium.
 
-    .venv/bin/python docs/screenshot.py http://127.0.0.1:8000 sf_...demo-key
+.venv/bin/python docs/screenshot.py http://127.0.0.1:8000 sf_...demo-key
 """
 
 import sys
