@@ -4,7 +4,15 @@ import os
 import shutil
 import tempfile
 
-from app import sizing
+# prometheus_client's multiprocess mode: each worker writes its samples to files in this
+# directory and /metrics (in whichever worker) adds them up. It must be set before
+# prometheus_client is first imported (by the app, in the workers), so it comes first here.
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="stockflow-metrics-")
+
+
+from app import sizing  # noqa: E402  (after the environment above)
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 # GUNICORN_WORKERS, else from the container's CPU quota (app/sizing.py), not the host's
@@ -26,13 +34,6 @@ errorlog = "-"
 # several servers on one host (tests, benchmarks) must not fight over one socket
 control_socket_disable = True
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-
-# prometheus_client's multiprocess mode: each worker writes its samples to files in this
-# directory and /metrics (in whichever worker) adds them up. It must be set before the
-# app (and prometheus_client) is imported, which happens in the workers, after this file.
-_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _OWN_METRICS_DIR:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="stockflow-metrics-")
 
 
 def on_starting(server):
