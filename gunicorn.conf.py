@@ -1,17 +1,32 @@
 """gunicorn settings, from the environment (``gunicorn -c gunicorn.conf.py wsgi:app``)."""
 
-import multiprocessing
 import os
+import shutil
+import tempfile
+
+# prometheus_client's multiprocess mode: each worker writes its samples to files in this
+# directory and /metrics (in whichever worker) adds them up. It must be set before
+# prometheus_client is first imported (by the app, in the workers), so it comes first here.
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="stockflow-metrics-")
+
+
+from app import sizing  # noqa: E402  (after the environment above)
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# GUNICORN_WORKERS, else from the container's CPU quota (app/sizing.py), not the host's
+workers = sizing.workers()
+# each thread holds at most one database connection: workers x threads is this server's
+# share of PostgreSQL's max_connections (README: the connection budget)
+threads = sizing.threads()
 # a request that runs longer than this is killed; the database statement timeout is shorter
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # on SIGTERM, in-flight requests get this long to finish
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
-# one JSON object per request on stdout, with the X-Request-ID of the response
+# one JSON object per request on stdout, with the X-Request-ID of the response; gunicorn's
+# own messages are JSON lines too
 accesslog = "-"
 logger_class = "app.access_log.JsonAccessLogger"
 errorlog = "-"
@@ -19,3 +34,25 @@ errorlog = "-"
 # several servers on one host (tests, benchmarks) must not fight over one socket
 control_socket_disable = True
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def on_starting(server):
+    """Samples of an earlier run would be added to this one's: start empty."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    """A dead worker's gauges (connections in use) stop counting."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory this file made."""
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

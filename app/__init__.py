@@ -40,15 +40,22 @@ def create_app(config: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
+    register_metrics(app)
     register_commands(app)
     return app
 
 
 def configure_logging(app: Flask) -> None:
-    """One log level for the app, from ``LOG_LEVEL``; every line names its request."""
+    """One log level for the app, from ``LOG_LEVEL``; every line is JSON and names its
+    request (a handler someone else installed first, e.g. pytest's, is kept)."""
     from app import request_id
+    from app.logging_json import JsonFormatter
 
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, request_id.LogFilter) for f in handler.filters):
             handler.addFilter(request_id.LogFilter())
@@ -79,10 +86,12 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
-    from app import health
+    from app import health, swagger_ui
     from app.alerts.routes import bp as alerts_bp
     from app.bundles.routes import bp as bundles_bp
     from app.companies.routes import bp as companies_bp
+    from app.dashboard.routes import bp as dashboard_api_bp
+    from app.dashboard.routes import page as dashboard_page
     from app.extensions import api
     from app.products.routes import bp as products_bp
     from app.stock.routes import bp as stock_bp
@@ -100,8 +109,11 @@ def register_blueprints(app: Flask) -> None:
         thresholds_bp,
         stock_bp,
         alerts_bp,
+        dashboard_api_bp,
     ):
         api.register_blueprint(bp)
+    app.register_blueprint(dashboard_page)
+    app.register_blueprint(swagger_ui.bp)
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -148,6 +160,15 @@ def register_request_hooks(app: Flask) -> None:
             if request.path.startswith("/api/"):
                 response.vary.add("Origin")
             return response
+
+
+def register_metrics(app: Flask) -> None:
+    """Request, pool and business metrics, and ``/metrics`` for the operator's token."""
+    from app import metrics
+    from app.extensions import db
+
+    with app.app_context():
+        metrics.init_app(app, db.engine)
 
 
 def register_commands(app: Flask) -> None:

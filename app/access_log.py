@@ -15,7 +15,15 @@ REQUEST_ID_HEADER = request_id.HEADER.lower()
 
 
 class JsonAccessLogger(Logger):
-    """``logger_class`` for gunicorn.conf.py."""
+    """``logger_class`` for gunicorn.conf.py: the access log and gunicorn's own
+    error log (boot, worker exits, timeouts) as JSON lines."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from app.logging_json import JsonFormatter
+
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
 
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:

@@ -1,6 +1,11 @@
 """Configuration, read from the environment when the app is created."""
 
 import os
+import re
+
+import sqlalchemy as sa
+
+from app import swagger_ui
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_STATEMENT_TIMEOUT_MS = 5000
@@ -14,12 +19,51 @@ class ConfigError(RuntimeError):
     """The environment describes a configuration the app refuses to run with."""
 
 
-def database_url(instance_path: str) -> str:
-    """``DATABASE_URL``, or a SQLite file in the instance folder when unset."""
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        return "sqlite:///" + os.path.join(instance_path, "stockflow.sqlite3")
-    return normalize_url(url)
+def database_url(instance_path: str, env=os.environ) -> str:
+    """``DATABASE_URL``; else a PostgreSQL URL built from ``POSTGRES_HOST``,
+    ``POSTGRES_PORT``, ``POSTGRES_USER``, ``POSTGRES_PASSWORD`` and ``POSTGRES_DB``
+    (any password works: it is escaped here, not pasted into a URL by hand); else a
+    SQLite file in the instance folder."""
+    url = env.get("DATABASE_URL", "").strip()
+    if url:
+        check_database_url(url)
+        return normalize_url(url)
+    if env.get("POSTGRES_HOST", "").strip():
+        return sa.engine.URL.create(
+            "postgresql+psycopg2",
+            username=env.get("POSTGRES_USER") or None,
+            password=env.get("POSTGRES_PASSWORD") or None,
+            host=env["POSTGRES_HOST"].strip(),
+            port=int(env.get("POSTGRES_PORT") or 5432),
+            database=env.get("POSTGRES_DB") or None,
+        ).render_as_string(hide_password=False)
+    return "sqlite:///" + os.path.join(instance_path, "stockflow.sqlite3")
+
+
+URL_ENCODING_HINT = (
+    "URL-encode special characters in the user and password (@ as %40, % as %25, "
+    ": as %3A, / as %2F), or leave DATABASE_URL unset and give POSTGRES_HOST, "
+    "POSTGRES_PORT, POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB instead"
+)
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a URL whose password was pasted unescaped: ``p@ss`` would silently make
+    ``ss@db`` the host, ``50%`` a broken escape."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(
+            f"DATABASE_URL must look like postgresql://user:password@host/db; {URL_ENCODING_HINT}"
+        )
+    authority = rest.split("/", 1)[0]
+    if authority.count("@") > 1 or re.search(r"%(?![0-9A-Fa-f]{2})", authority):
+        raise ConfigError(f"DATABASE_URL has an unescaped '@' or '%' in it; {URL_ENCODING_HINT}")
+    try:
+        sa.engine.make_url(url)
+    except sa.exc.ArgumentError as error:
+        raise ConfigError(
+            f"DATABASE_URL is not a valid URL ({error}); {URL_ENCODING_HINT}"
+        ) from None
 
 
 def normalize_url(url: str) -> str:
@@ -90,6 +134,8 @@ def load_config(instance_path: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": url,
         "STOCKFLOW_ENV": os.environ.get("STOCKFLOW_ENV", "development").strip().lower(),
         "STOCKFLOW_ADMIN_TOKEN": os.environ.get("STOCKFLOW_ADMIN_TOKEN") or None,
+        # /metrics is served only to this bearer token (a 404 while unset)
+        "STOCKFLOW_METRICS_TOKEN": os.environ.get("STOCKFLOW_METRICS_TOKEN") or None,
         # browser origins allowed to call the API; none (CORS off) unless listed
         "STOCKFLOW_CORS_ORIGINS": [
             origin.strip()
@@ -97,6 +143,8 @@ def load_config(instance_path: str) -> dict:
             if origin.strip()
         ],
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
+        # how often the dashboard page polls the alerts (seconds)
+        "STOCKFLOW_DASHBOARD_POLL_S": float(os.environ.get("STOCKFLOW_DASHBOARD_POLL_S", "15")),
         "MAX_CONTENT_LENGTH": int(
             os.environ.get("STOCKFLOW_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
         ),
@@ -107,7 +155,8 @@ def load_config(instance_path: str) -> dict:
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # served by the app (app/swagger_ui.py), never a CDN
+        "OPENAPI_SWAGGER_UI_URL": swagger_ui.URL,
         "API_SPEC_OPTIONS": {
             "info": {
                 "description": "Multi-tenant inventory: products, warehouses, a stock "

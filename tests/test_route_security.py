@@ -37,7 +37,16 @@ from tests.helpers import assert_problem, free_port, stop_process
 
 # Routes outside /api/ skip authentication (app.auth.authenticate), so each must be
 # public on purpose; the OpenAPI document and its UI are public by design.
-PUBLIC_ENDPOINTS = {"health.health", "health.ready", "static"}
+# the dashboard page and its files, the docs page's files, and /metrics (its own token)
+PUBLIC_ENDPOINTS = {
+    "health.health",
+    "health.ready",
+    "static",
+    "dashboard.dashboard",
+    "dashboard.static",
+    "swagger-ui.asset",
+    "metrics.metrics",
+}
 DOCS_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
 # the operator's routes: the admin token, never a company key
 ADMIN_ROUTES = {("companies.Companies", "POST")}
