@@ -6,7 +6,10 @@ import os
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# a request that runs longer than this is killed; the database statement timeout is shorter
+# how long a worker may stop heart-beating before the arbiter kills it. With gthread
+# workers the main thread keeps beating while a request thread runs, so this does NOT
+# end a slow request: the app bounds each one itself (statement_timeout for SQL, a work
+# budget for bundle graphs; README, "How a runaway request ends")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # on SIGTERM, in-flight requests get this long to finish
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))

@@ -36,17 +36,29 @@ def _inventory(company_id: int, *where) -> dict[int, dict[int, int]]:
     return levels
 
 
-def stock_by_product(company_id: int, products: list[Product]) -> dict[int, list[dict]]:
-    """``[{warehouse_id, quantity}]`` per product; a bundle's quantity is what its
-    components can make (min over leaf components of floor(stock / per bundle))."""
+def stock_by_product(
+    company_id: int, products: list[Product], warehouse_id: int | None = None
+) -> dict[int, list[dict]]:
+    """``[{warehouse_id, quantity}]`` per product (in one warehouse, if given); a
+    bundle's quantity is what its components can make (min over leaf components of
+    floor(stock / per bundle)).
+
+    One :class:`~app.bundles.queries.Explosion` serves every bundle of the list, so
+    each bundle of the company's graph is worked out at most once, and the work of
+    the whole request counts against one budget.
+    """
     if not products:
         return {}
     components = bundles.component_map(company_id) if any(p.is_bundle for p in products) else {}
-    leaves = {p.id: bundles.explode(p.id, components) for p in products if p.is_bundle}
+    explosion = bundles.Explosion(components)
+    leaves = {p.id: explosion.leaves(p.id) for p in products if p.is_bundle}
     wanted = {p.id for p in products if not p.is_bundle}
     for leaf in leaves.values():
         wanted |= set(leaf)
-    levels = _inventory(company_id, Inventory.product_id.in_(wanted)) if wanted else {}
+    where = [Inventory.product_id.in_(wanted)]
+    if warehouse_id is not None:
+        where.append(Inventory.warehouse_id == warehouse_id)
+    levels = _inventory(company_id, *where) if wanted else {}
 
     result = {}
     for product in products:
@@ -55,6 +67,7 @@ def stock_by_product(company_id: int, products: list[Product]) -> dict[int, list
         else:
             leaf = leaves[product.id]
             warehouses = {w for product_id in leaf for w in levels.get(product_id, {})}
+            explosion.spend(len(leaf) * (len(warehouses) + 1))
             per_warehouse = {
                 w: bundles.availability(leaf, {p: levels.get(p, {}).get(w, 0) for p in leaf})
                 for w in warehouses
@@ -114,7 +127,7 @@ def products_in_warehouse(company_id: int, warehouse_id: int) -> sa.Select:
 
 def warehouse_stock(company_id: int, warehouse_id: int, products: list[Product]) -> list[dict]:
     """The quantity of each product in one warehouse (bundles: what can be made there)."""
-    stock = stock_by_product(company_id, products)
+    stock = stock_by_product(company_id, products, warehouse_id)
     items = []
     for product in products:
         quantity = next(
