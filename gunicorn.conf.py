@@ -20,7 +20,10 @@ workers = sizing.workers()
 # each thread holds at most one database connection: workers x threads is this server's
 # share of PostgreSQL's max_connections (README: the connection budget)
 threads = sizing.threads()
-# a request that runs longer than this is killed; the database statement timeout is shorter
+# how long a worker may stop heart-beating before the arbiter kills it. With gthread
+# workers the main thread keeps beating while a request thread runs, so this does NOT
+# end a slow request: the app bounds each one itself (statement_timeout for SQL, a work
+# budget for bundle graphs; README, "How a runaway request ends")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # on SIGTERM, in-flight requests get this long to finish
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))

@@ -256,5 +256,13 @@ CREATE INDEX ix_inventory_below_threshold ON inventory (company_id, product_id, 
 
 UPDATE alembic_version SET version_num='0004' WHERE alembic_version.version_num = '0003';
 
+-- Running upgrade 0004 -> 0005b
+
+ALTER TABLE inventory_ledger ADD COLUMN txid BIGINT DEFAULT (pg_current_xact_id()::text::bigint);
+
+CREATE INDEX ix_inventory_ledger_company_txid ON inventory_ledger (company_id, txid, id);
+
+UPDATE alembic_version SET version_num='0005b' WHERE alembic_version.version_num = '0004';
+
 COMMIT;
 

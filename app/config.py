@@ -11,6 +11,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_STATEMENT_TIMEOUT_MS = 5000
 DEFAULT_CONNECT_TIMEOUT_S = 3
 DEFAULT_POOL_TIMEOUT_S = 5
+DEFAULT_BUNDLE_WORK_LIMIT = 5_000_000
 # an admin token shorter than this is a guessable one; production refuses it
 MIN_ADMIN_TOKEN_LENGTH = 24
 
@@ -145,6 +146,10 @@ def load_config(instance_path: str) -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         # how often the dashboard page polls the alerts (seconds)
         "STOCKFLOW_DASHBOARD_POLL_S": float(os.environ.get("STOCKFLOW_DASHBOARD_POLL_S", "15")),
+        # the steps one request may spend on bundle graphs (app.bundles.queries.Explosion)
+        "STOCKFLOW_BUNDLE_WORK_LIMIT": int(
+            os.environ.get("STOCKFLOW_BUNDLE_WORK_LIMIT", DEFAULT_BUNDLE_WORK_LIMIT)
+        ),
         "MAX_CONTENT_LENGTH": int(
             os.environ.get("STOCKFLOW_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
         ),

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
+from app import search
 from app.errors import ProblemApi
 from app.schemas import SchemaExtrasPlugin
 
@@ -31,14 +32,12 @@ api = ProblemApi(spec_kwargs={"extra_plugins": [SchemaExtrasPlugin()]})
 
 @sa.event.listens_for(sa.engine.Engine, "connect")
 def _sqlite_behaves_like_postgresql(dbapi_connection, _record):
-    """Per SQLite connection: enforce foreign keys (off by default), and fold case
-    beyond ASCII in ``lower()`` as PostgreSQL does, so name searches agree."""
+    """Per SQLite connection: enforce foreign keys (off by default), and map case
+    beyond ASCII in ``upper()``/``lower()`` as PostgreSQL does (SQLite's own know
+    only ASCII), so name searches fold alike on both (``app.search``)."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
-        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
-
-
-def _lower(value):
-    return value.lower() if isinstance(value, str) else value
+        dbapi_connection.create_function("upper", 1, search.simple_upper, deterministic=True)
+        dbapi_connection.create_function("lower", 1, search.simple_lower, deterministic=True)

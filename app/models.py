@@ -15,6 +15,7 @@ import decimal
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 
 from app.extensions import db
 
@@ -89,6 +90,47 @@ class Money(sa.TypeDecorator):
 
 # ledger ids grow without bound; SQLite only auto-increments INTEGER PRIMARY KEY
 BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class current_txid(sa.sql.expression.FunctionElement):  # noqa: N801 - a SQL function
+    """The id of the writing transaction, as a BIGINT: ``pg_current_xact_id()`` (64
+    bits, never wraps) on PostgreSQL; NULL on SQLite, where writers take turns."""
+
+    type = sa.BigInteger()
+    name = "current_txid"
+    inherit_cache = True
+
+
+@compiles(current_txid, "postgresql")
+def _current_txid_postgresql(element, compiler, **kw):
+    return "(pg_current_xact_id()::text::bigint)"
+
+
+@compiles(current_txid)
+def _current_txid_elsewhere(element, compiler, **kw):
+    return "NULL"
+
+
+class write_time(sa.sql.expression.FunctionElement):  # noqa: N801 - a SQL function
+    """The database's clock when the statement that writes a row started (PostgreSQL's
+    ``statement_timestamp()``, SQLite's ``'now'`` of the statement), so a row written
+    after a lock was granted carries a time after that grant. Not ``now()``: that is
+    the start of the transaction, which may be long before the lock."""
+
+    type = sa.DateTime(timezone=True)
+    name = "write_time"
+    inherit_cache = True
+
+
+@compiles(write_time, "postgresql")
+def _write_time_postgresql(element, compiler, **kw):
+    return "statement_timestamp()"
+
+
+@compiles(write_time)
+def _write_time_elsewhere(element, compiler, **kw):
+    # SQLAlchemy's SQLite DATETIME text, microseconds included (SQLite's clock has ms)
+    return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
 
 
 def created_at_column() -> so.Mapped[dt.datetime]:
@@ -224,9 +266,12 @@ class Inventory(db.Model):
 class LedgerEntry(db.Model):
     """One stock change, append-only: signed quantity, why, and the level after it.
 
-    ``occurred_at`` is when it happened (an import may backdate it);
+    ``occurred_at`` is when it happened (an import may backdate it; otherwise
+    it is the database's clock when the row is written, after the inventory row's
+    lock was granted, so the rows of one inventory row chain newest first);
     ``recorded_at`` is when StockFlow wrote it. Rows written by one operation
-    share an ``operation_id``.
+    share an ``operation_id``. ``txid`` is the writing transaction's id, the order
+    of the sync cursor (``app.stock.queries.ledger_changes``).
     """
 
     __tablename__ = "inventory_ledger"
@@ -243,6 +288,8 @@ class LedgerEntry(db.Model):
         sa.CheckConstraint("unit_cost IS NULL OR unit_cost >= 0", name="unit_cost_non_negative"),
         # the ledger read, newest first, per company
         sa.Index("ix_inventory_ledger_company_timeline", "company_id", "occurred_at", "id"),
+        # the sync cursor: the company's rows in the order their transactions wrote them
+        sa.Index("ix_inventory_ledger_company_txid", "company_id", "txid", "id"),
         # the low-stock alert: sales of a product in a warehouse within a window
         # (PostgreSQL answers it from the index alone, thanks to the INCLUDE)
         sa.Index(
@@ -273,6 +320,7 @@ class LedgerEntry(db.Model):
         UTCDateTime(), server_default=sa.func.now()
     )
     recorded_at: so.Mapped[dt.datetime] = created_at_column()
+    txid: so.Mapped[int | None] = so.mapped_column(sa.BigInteger, server_default=current_txid())
 
 
 class Supplier(db.Model):

@@ -913,3 +913,92 @@ def test_a_weak_form_of_the_current_etag_is_a_304(client, company, one_alert):
     response = revalidate(client, company, f"W/{etag}")
     assert response.status_code == 304
     assert response.headers["ETag"] == etag
+
+
+# -- far-off and huge figures: never a 500 ---------------------------------------------------
+
+MAX_INT = 2**31 - 1
+
+
+def test_a_stockout_past_year_9999_has_null_dates_and_the_other_alerts_still_show(
+    client, company, warehouse, make_selling, make_supplier, clock
+):
+    # 100,000 on hand and one unit sold in 30 days: 3,000,000 days, past 9999-12-31
+    far = make_selling(company, warehouse["id"], stock=100_000, sold=1, low_stock_threshold=200_000)
+    supplier = make_supplier(company)
+    link_supplier(client, company, far["id"], supplier["id"], lead_time_days=5)
+    near = make_selling(company, warehouse["id"], stock=5, sold=30)
+    body = get_alerts(client, company)
+    assert rows(body) == [(near["id"], warehouse["id"]), (far["id"], warehouse["id"])]
+    alert = body["alerts"][1]
+    assert alert["days_until_stockout"] == 3_000_000
+    assert alert["stockout_date"] is None
+    assert alert["reorder_by"] is None
+    assert alert["urgency"] == "normal"
+    assert body["alerts"][0]["stockout_date"] == (clock.today + dt.timedelta(days=5)).isoformat()
+
+
+@pytest.mark.parametrize("beyond", [0, 1])
+def test_stockout_date_is_shown_up_to_9999_12_31_and_null_after(
+    client, company, warehouse, make_selling, clock, beyond
+):
+    # a window of one day and one unit sold in it: days_until_stockout equals the stock
+    days_left = (dt.date.max - clock.today).days + beyond
+    make_selling(
+        company,
+        warehouse["id"],
+        stock=days_left,
+        sold=1,
+        occurred_at=ago(0.4),
+        low_stock_threshold=days_left + 1,
+    )
+    alert = only_alert(get_alerts(client, company, days=1))
+    assert alert["days_until_stockout"] == days_left
+    assert alert["stockout_date"] == (None if beyond else "9999-12-31")
+
+
+def test_suggested_reorder_quantity_is_capped_at_the_largest_receipt(
+    client, company, warehouse, make_selling, make_supplier
+):
+    # a minimum order of 2^31-1 rounded up to packs of 2^31-2 would be two packs
+    product = make_selling(company, warehouse["id"], stock=5, sold=30)
+    supplier = make_supplier(company)
+    link_supplier(
+        client,
+        company,
+        product["id"],
+        supplier["id"],
+        min_order_quantity=MAX_INT,
+        pack_size=MAX_INT - 1,
+    )
+    assert only_alert(get_alerts(client, company))["suggested_reorder_quantity"] == MAX_INT
+
+
+def test_units_sold_beyond_32_bits_give_exact_figures(
+    client, company, warehouse, make_product, make_supplier
+):
+    # three sales of 2^31-1 units each: the sum of the window passes 2^32
+    product = make_product(
+        company, warehouse_id=warehouse["id"], initial_quantity=MAX_INT, low_stock_threshold=10
+    )
+    for _ in range(3):
+        if _:
+            stock_op(
+                client,
+                company,
+                "receipts",
+                {"product_id": product["id"], "warehouse_id": warehouse["id"], "quantity": MAX_INT},
+            )
+        sell(client, company, product["id"], warehouse["id"], MAX_INT, ago(0.4))
+    stock_op(
+        client,
+        company,
+        "receipts",
+        {"product_id": product["id"], "warehouse_id": warehouse["id"], "quantity": 5},
+    )
+    supplier = make_supplier(company)
+    link_supplier(client, company, product["id"], supplier["id"], lead_time_days=3650)
+    alert = only_alert(get_alerts(client, company, days=1))
+    assert alert["units_sold_in_window"] == 3 * MAX_INT
+    assert alert["days_until_stockout"] == 0
+    assert alert["suggested_reorder_quantity"] == MAX_INT

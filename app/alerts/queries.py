@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import math
 
 import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Money, UTCDateTime
+from app.schemas import MAX_INT
 from app.thresholds.queries import DEFAULT_THRESHOLDS, FALLBACK_THRESHOLD
 
 # days of margin under which an alert is "high" rather than "normal"
 HIGH_URGENCY_MARGIN_DAYS = 7
+# the most a reorder can usefully be: one receipt, and one inventory level, hold no more
+MAX_SUGGESTED_REORDER = MAX_INT
 TWO_PLACES = decimal.Decimal("0.01")
 
 
@@ -196,13 +198,25 @@ def low_stock_alerts(company_id: int, args: dict, today: dt.date) -> tuple[list[
     return alerts, total
 
 
+def stockout_date(today: dt.date, days_left: int) -> dt.date | None:
+    """``today`` plus ``days_left`` days, or None when that is past 9999-12-31.
+
+    A high threshold over a large stock that barely sells puts the stockout
+    millions of days away; no calendar date names it, and it must not turn the
+    whole answer into an error.
+    """
+    if days_left > (dt.date.max - today).days:
+        return None
+    return today + dt.timedelta(days=days_left)
+
+
 def derive(row, days: int, today: dt.date) -> dict:
     """An alert as the API shows it, with what a buyer needs to act on it."""
     sold = row["units_sold"]
     stock = row["current_stock"]
     days_left = row["days_until_stockout"]
     lead_time = row["lead_time_days"]
-    stockout = today + dt.timedelta(days=days_left) if sold else None
+    stockout = stockout_date(today, days_left) if sold else None
     margin = days_left - (lead_time or 0)
     if stock == 0 or margin < 0:
         urgency = "critical"
@@ -211,10 +225,11 @@ def derive(row, days: int, today: dt.date) -> dict:
     else:
         urgency = "normal"
     # cover the lead time plus one more window at the current rate, less what is there
-    needed = math.ceil(sold * ((lead_time or 0) + days) / days) - stock
+    needed = -(-sold * ((lead_time or 0) + days) // days) - stock
     minimum = row["min_order_quantity"] or 1
     pack = row["pack_size"] or 1
-    suggested = math.ceil(max(needed, minimum) / pack) * pack
+    # integer division: sums of sales pass 2^53, where a float would round
+    suggested = min(-(-max(needed, minimum) // pack) * pack, MAX_SUGGESTED_REORDER)
     supplier = None
     if row["supplier_id"] is not None:
         supplier = {

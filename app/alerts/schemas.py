@@ -41,20 +41,32 @@ class AlertSchema(ma.Schema):
     current_stock = ma.fields.Integer()
     threshold = ma.fields.Integer()
     days_until_stockout = ma.fields.Integer(
-        metadata={"description": "floor(current_stock / average daily sales in the window)"}
+        metadata={
+            "description": "floor(current_stock / average daily sales in the window); "
+            "may pass 2^31 (a 64-bit integer)"
+        }
     )
     supplier = ma.fields.Nested(AlertSupplierSchema, allow_none=True)
     threshold_source = ma.fields.String(
         metadata={"enum": ["warehouse_rule", "product", "product_type", "default"]}
     )
     product_type = ma.fields.String()
-    units_sold_in_window = ma.fields.Integer()
+    units_sold_in_window = ma.fields.Integer(
+        metadata={"description": "May pass 2^31: a 64-bit integer"}
+    )
     avg_daily_sales = ma.fields.Decimal(as_string=True)
-    stockout_date = ma.fields.Date(allow_none=True)
+    stockout_date = ma.fields.Date(
+        allow_none=True,
+        metadata={
+            "description": "today + days_until_stockout; null when that is past 9999-12-31 "
+            "(a stockout millions of days away has no calendar date)"
+        },
+    )
     lead_time_days = ma.fields.Integer(allow_none=True)
     cost_price = Money(allow_none=True)
     reorder_by = ma.fields.Date(
-        allow_none=True, metadata={"description": "stockout_date minus the lead time"}
+        allow_none=True,
+        metadata={"description": "stockout_date minus the lead time; null when either is null"},
     )
     urgency = ma.fields.String(
         metadata={
@@ -66,7 +78,8 @@ class AlertSchema(ma.Schema):
     suggested_reorder_quantity = ma.fields.Integer(
         metadata={
             "description": "Covers the lead time plus one window at the current rate, less "
-            "the stock, rounded up to the minimum order and pack size"
+            "the stock, rounded up to the minimum order and pack size; at most "
+            "2147483647 (the largest receipt), even where that breaks the rounding"
         }
     )
     reorder_quantity = ma.fields.Integer(

@@ -41,6 +41,7 @@ def set_components(company_id: int, bundle_id: int, rows: list[dict]) -> list[di
     known = owned_ids(Product, company_id, [row["product_id"] for row in rows], share=True)
     graph = queries.component_map(company_id)
     graph.pop(bundle_id, None)
+    containing = queries.bundles_containing(bundle_id, graph)
     errors: dict[str, list[str]] = {}
     seen: set[int] = set()
     for i, row in enumerate(rows):
@@ -51,7 +52,7 @@ def set_components(company_id: int, bundle_id: int, rows: list[dict]) -> list[di
             errors[f"{i}.product_id"] = ["Unknown product."]
         elif product_id in seen:
             errors[f"{i}.product_id"] = ["Listed more than once."]
-        elif queries.would_cycle(bundle_id, [product_id], graph):
+        elif product_id in containing:
             errors[f"{i}.product_id"] = ["That bundle contains this one: it would be a cycle."]
         seen.add(product_id)
     if errors:

@@ -144,7 +144,10 @@ class ProductQuerySchema(ma.Schema):
     sku = QueryText(validate=validate.Length(max=100))
     q = QueryText(
         validate=validate.Length(min=1, max=255),
-        metadata={"description": "Case-insensitive substring of the name"},
+        metadata={
+            "description": "A substring of the name, ignoring case beyond ASCII (Σ/σ/ς, "
+            "İ/I/ı/i and ß/ẞ/ss match alike; accents count)"
+        },
     )
     product_type = QueryText(validate=validate.Length(max=PRODUCT_TYPE_MAX_LENGTH))
     is_bundle = ma.fields.Boolean()

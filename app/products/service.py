@@ -8,6 +8,7 @@ from app.errors import conflict, field_error
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
 from app.models import BundleComponent, Inventory, Product, Warehouse, flush_or_conflict
+from app.search import name_contains
 from app.stock import service as stock
 from app.tenancy import get_owned, owned_ids
 from app.thresholds import queries as thresholds
@@ -62,9 +63,7 @@ def product_list(company_id: int, filters: dict) -> sa.Select:
     if "sku" in filters:
         query = query.where(Product.sku == filters["sku"])
     if "q" in filters:
-        query = query.where(
-            sa.func.lower(Product.name).contains(filters["q"].lower(), autoescape=True)
-        )
+        query = query.where(name_contains(Product.name, filters["q"]))
     if "product_type" in filters:
         query = query.where(Product.product_type == filters["product_type"])
     if "is_bundle" in filters:

@@ -36,17 +36,29 @@ def _inventory(company_id: int, *where) -> dict[int, dict[int, int]]:
     return levels
 
 
-def stock_by_product(company_id: int, products: list[Product]) -> dict[int, list[dict]]:
-    """``[{warehouse_id, quantity}]`` per product; a bundle's quantity is what its
-    components can make (min over leaf components of floor(stock / per bundle))."""
+def stock_by_product(
+    company_id: int, products: list[Product], warehouse_id: int | None = None
+) -> dict[int, list[dict]]:
+    """``[{warehouse_id, quantity}]`` per product (in one warehouse, if given); a
+    bundle's quantity is what its components can make (min over leaf components of
+    floor(stock / per bundle)).
+
+    One :class:`~app.bundles.queries.Explosion` serves every bundle of the list, so
+    each bundle of the company's graph is worked out at most once, and the work of
+    the whole request counts against one budget.
+    """
     if not products:
         return {}
     components = bundles.component_map(company_id) if any(p.is_bundle for p in products) else {}
-    leaves = {p.id: bundles.explode(p.id, components) for p in products if p.is_bundle}
+    explosion = bundles.Explosion(components)
+    leaves = {p.id: explosion.leaves(p.id) for p in products if p.is_bundle}
     wanted = {p.id for p in products if not p.is_bundle}
     for leaf in leaves.values():
         wanted |= set(leaf)
-    levels = _inventory(company_id, Inventory.product_id.in_(wanted)) if wanted else {}
+    where = [Inventory.product_id.in_(wanted)]
+    if warehouse_id is not None:
+        where.append(Inventory.warehouse_id == warehouse_id)
+    levels = _inventory(company_id, *where) if wanted else {}
 
     result = {}
     for product in products:
@@ -55,6 +67,7 @@ def stock_by_product(company_id: int, products: list[Product]) -> dict[int, list
         else:
             leaf = leaves[product.id]
             warehouses = {w for product_id in leaf for w in levels.get(product_id, {})}
+            explosion.spend(len(leaf) * (len(warehouses) + 1))
             per_warehouse = {
                 w: bundles.availability(leaf, {p: levels.get(p, {}).get(w, 0) for p in leaf})
                 for w in warehouses
@@ -114,7 +127,7 @@ def products_in_warehouse(company_id: int, warehouse_id: int) -> sa.Select:
 
 def warehouse_stock(company_id: int, warehouse_id: int, products: list[Product]) -> list[dict]:
     """The quantity of each product in one warehouse (bundles: what can be made there)."""
-    stock = stock_by_product(company_id, products)
+    stock = stock_by_product(company_id, products, warehouse_id)
     items = []
     for product in products:
         quantity = next(
@@ -185,3 +198,70 @@ def ledger_page(company_id: int, args: dict) -> dict:
     has_more = len(rows) > limit
     rows = rows[:limit]
     return {"entries": rows, "next_cursor": encode_cursor(rows[-1]) if has_more else None}
+
+
+# -- the sync cursor: every committed row, once, in the order transactions wrote them ----
+
+SYNC_CURSOR_VERSION = "s1"
+# every transaction below the snapshot's xmin has ended, committed or not
+FINISHED_BELOW = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+
+def encode_sync_cursor(txid: int, entry_id: int) -> str:
+    """An opaque cursor pointing just after the row ``(txid, entry_id)``."""
+    raw = f"{SYNC_CURSOR_VERSION}|{txid}|{entry_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_sync_cursor(cursor: str | None) -> tuple[int, int]:
+    """The ``(txid, id)`` a sync cursor points after (the start when there is none);
+    a 400 on ``after`` if it is not one we issued."""
+    if cursor is None:
+        return 0, 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, txid, entry_id = raw.split("|")
+        txid, entry_id = int(txid), int(entry_id)
+        if (
+            version != SYNC_CURSOR_VERSION
+            or not (0 <= txid <= MAX_BIGINT and 0 <= entry_id <= MAX_BIGINT)
+            or encode_sync_cursor(txid, entry_id) != cursor  # exactly as issued
+        ):
+            raise ValueError("not a sync cursor")
+        return txid, entry_id
+    except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+        raise field_error("after", "Not a valid cursor.") from error
+
+
+def ledger_changes(company_id: int, args: dict) -> dict:
+    """The company's ledger rows after the sync cursor, oldest write first.
+
+    PostgreSQL: rows are ordered by the id of the transaction that wrote them, then
+    by id, and only rows of transactions below the snapshot's xmin are served. Every
+    transaction below xmin has ended, and every transaction that has not ended yet
+    (or not begun) has an id at or above it, so no row can later commit behind a
+    cursor we handed out: a sale that waits on a lock holds the feed back until it
+    ends, rather than being skipped. SQLite has one writer at a time, so ids are
+    handed out in commit order and the id alone is the cursor.
+    """
+    txid, entry_id = decode_sync_cursor(args.get("after"))
+    limit = args["limit"]
+    query = sa.select(LedgerEntry).where(LedgerEntry.company_id == company_id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        finished_below = sa.select(sa.literal_column(FINISHED_BELOW)).scalar_subquery()
+        query = query.where(
+            sa.tuple_(LedgerEntry.txid, LedgerEntry.id) > sa.tuple_(txid, entry_id),
+            LedgerEntry.txid < finished_below,
+        ).order_by(LedgerEntry.txid, LedgerEntry.id)
+    else:
+        query = query.where(LedgerEntry.id > entry_id).order_by(LedgerEntry.id)
+    rows = list(db.session.scalars(query.limit(limit + 1)))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if rows:
+        txid, entry_id = rows[-1].txid or 0, rows[-1].id
+    return {
+        "entries": rows,
+        "next_cursor": encode_sync_cursor(txid, entry_id),
+        "has_more": has_more,
+    }

@@ -8,6 +8,8 @@ from app.models import Product, Warehouse
 from app.stock import queries, service
 from app.stock.schemas import (
     AdjustmentSchema,
+    LedgerChangesQuerySchema,
+    LedgerChangesSchema,
     LedgerPageSchema,
     LedgerQuerySchema,
     OperationResultSchema,
@@ -70,6 +72,26 @@ class Ledger(MethodView):
         < `until`. Pass the returned `next_cursor` as `cursor` for the next page.
         """
         return queries.ledger_page(auth.current_company_id(), args)
+
+
+@bp.route("/stock/ledger/changes")
+class LedgerChanges(MethodView):
+    @bp.arguments(LedgerChangesQuerySchema, location="query")
+    @bp.response(200, LedgerChangesSchema)
+    def get(self, args):
+        """Sync the ledger: every committed row exactly once, in the order written
+
+        For integrations that copy the ledger. Start without `after`, then pass
+        each answer's `next_cursor` as `after`; `has_more` says to ask again at
+        once. The order is the order transactions wrote the rows (not
+        `occurred_at`, which imports may backdate). Guarantee: a row that commits
+        after you read past its place can never appear, so following the cursor
+        never skips a committed row and never repeats one. A row shows only once
+        every transaction that began writing before it has ended, so a write that
+        waits on a lock (or any long transaction on the database server) holds
+        the feed back until it ends.
+        """
+        return queries.ledger_changes(auth.current_company_id(), args)
 
 
 @bp.route("/products/<id:product_id>/stock")

@@ -157,6 +157,31 @@ class LedgerPageSchema(ma.Schema):
     )
 
 
+class LedgerChangesQuerySchema(ma.Schema):
+    """Parameters of GET /api/stock/ledger/changes."""
+
+    after = QueryText(
+        validate=validate.Length(max=200),
+        metadata={"description": "The next_cursor of the previous answer; none: from the start"},
+    )
+    limit = QueryInteger(minimum=1, maximum=500, load_default=100)
+
+
+class LedgerChangesSchema(ma.Schema):
+    """The ledger rows written after a sync cursor, oldest write first."""
+
+    entries = ma.fields.List(ma.fields.Nested(LedgerEntrySchema))
+    next_cursor = ma.fields.String(
+        metadata={
+            "description": "Pass as ?after= to continue; the same cursor when nothing new "
+            "is readable yet"
+        }
+    )
+    has_more = ma.fields.Boolean(
+        metadata={"description": "More rows are readable now: ask again without waiting"}
+    )
+
+
 class WarehouseLevelSchema(ma.Schema):
     """A product's stock in one warehouse."""
 

@@ -21,7 +21,15 @@ from app.changes import stock_changed
 from app.errors import Problem, conflict, field_error, problem_type_uri
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
-from app.models import Inventory, LedgerEntry, Product, Supplier, Warehouse, dialect_insert
+from app.models import (
+    Inventory,
+    LedgerEntry,
+    Product,
+    Supplier,
+    Warehouse,
+    dialect_insert,
+    write_time,
+)
 from app.schemas import MAX_INT as MAX_QUANTITY
 from app.tenancy import require_owned
 from app.thresholds.queries import threshold_of
@@ -52,7 +60,6 @@ class Context:
 
     def __post_init__(self):
         self.operation_id = self.operation_id or str(uuid.uuid4())
-        self.occurred_at = self.occurred_at or dt.datetime.now(dt.UTC)
 
 
 def insufficient_stock(product_id: int, warehouse_id: int, available: int, wanted: int):
@@ -133,6 +140,11 @@ def current_level(company_id: int, product_id: int, warehouse_id: int) -> int:
 
 
 def _record(ctx: Context, change: Change, quantity_after: int) -> LedgerEntry:
+    """One ledger row. Unless the client backdated it, its time is the database's
+    clock when the row is written: after this transaction's lock on the inventory
+    row was granted, so a sale that waited on another's lock is dated after it (the
+    app's clock, read before the wait, would date it before)."""
+    written = write_time()
     entry = LedgerEntry(
         company_id=ctx.company_id,
         product_id=change.product_id,
@@ -146,7 +158,8 @@ def _record(ctx: Context, change: Change, quantity_after: int) -> LedgerEntry:
         bundle_product_id=ctx.bundle_product_id,
         supplier_id=ctx.supplier_id,
         unit_cost=ctx.unit_cost,
-        occurred_at=ctx.occurred_at,
+        occurred_at=written if ctx.occurred_at is None else ctx.occurred_at,
+        recorded_at=written,
     )
     db.session.add(entry)
     return entry

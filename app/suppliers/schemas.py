@@ -32,7 +32,10 @@ class SupplierQuerySchema(ma.Schema):
 
     name = QueryText(
         validate=validate.Length(min=1, max=255),
-        metadata={"description": "Case-insensitive substring of the name"},
+        metadata={
+            "description": "A substring of the name, ignoring case beyond ASCII (Σ/σ/ς, "
+            "İ/I/ı/i and ß/ẞ/ss match alike; accents count)"
+        },
     )
 
 

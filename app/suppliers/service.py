@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from app.errors import conflict, not_found
 from app.extensions import db
 from app.models import Product, Supplier, SupplierProduct, flush_or_conflict
+from app.search import name_contains
 from app.tenancy import get_owned, require_owned
 
 DUPLICATE_LINK = "uq_supplier_products_company_id_product_id_supplier_id"
@@ -32,9 +33,7 @@ def supplier_list(company_id: int, filters: dict) -> sa.Select:
         Supplier.company_id == company_id, Supplier.archived_at.is_(None)
     )
     if "name" in filters:
-        query = query.where(
-            sa.func.lower(Supplier.name).contains(filters["name"].lower(), autoescape=True)
-        )
+        query = query.where(name_contains(Supplier.name, filters["name"]))
     return query.order_by(Supplier.id)
 
 

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from app.errors import conflict
 from app.extensions import db
 from app.models import Inventory, Warehouse
+from app.search import name_contains
 from app.tenancy import get_owned
 
 
@@ -24,9 +25,7 @@ def warehouse_list(company_id: int, filters: dict) -> sa.Select:
         Warehouse.company_id == company_id, Warehouse.archived_at.is_(None)
     )
     if "name" in filters:
-        query = query.where(
-            sa.func.lower(Warehouse.name).contains(filters["name"].lower(), autoescape=True)
-        )
+        query = query.where(name_contains(Warehouse.name, filters["name"]))
     return query.order_by(Warehouse.id)
 
 
