@@ -50,7 +50,15 @@ def threshold_of(company_id, product_id, warehouse_id) -> sa.ColumnElement[int]:
             sa.func.coalesce(
                 Product.low_stock_threshold,
                 ProductTypeThreshold.low_stock_threshold,
-                sa.case(DEFAULT_THRESHOLDS, value=Product.product_type, else_=FALLBACK_THRESHOLD),
+                # a searched CASE: Citus mis-evaluates a simple one (CASE x WHEN ...)
+                # in an UPDATE that also sets now()
+                sa.case(
+                    *(
+                        (Product.product_type == name, value)
+                        for name, value in DEFAULT_THRESHOLDS.items()
+                    ),
+                    else_=FALLBACK_THRESHOLD,
+                ),
             )
         )
         .outerjoin(
