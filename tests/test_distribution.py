@@ -85,7 +85,6 @@ def _snapshot(url: str) -> dict[str, list]:
         engine.dispose()
 
 
-@pytest.mark.plain_postgres("migrates a scratch database down to 0004, which Citus can't hold")
 def test_company_first_keys_upgrade_keeps_every_demo_row_and_old_keys_and_downgrade_too(
     scratch_database_url,
 ):
