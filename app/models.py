@@ -105,7 +105,9 @@ class NextId(sa.sql.expression.ColumnElement):
     single ``INTEGER PRIMARY KEY``, so there the INSERT itself takes the largest id
     plus one: one statement, under SQLite's single-writer lock, so two inserts cannot
     draw the same id (multi-row VALUES would, which is why SQLite engines run with
-    ``use_insertmanyvalues=False``; see app.config.engine_options).
+    ``use_insertmanyvalues=False``; see app.config.engine_options). ``MAX(id)`` reads
+    every id of the table (the primary key's index starts with ``company_id``): fine
+    for the embedded single-user database, which is what SQLite is here.
     """
 
     inherit_cache = True

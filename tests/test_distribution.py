@@ -5,11 +5,12 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
+from app.config import engine_options
 from app.demo import seed
 from app.distribution import DISTRIBUTED, REFERENCE, plan
 from app.extensions import db
 from app.models import ApiKey, Product, Warehouse, _quoted_constraint, _unsharded
-from tests.conftest import ON_CITUS, alembic_config, build_app
+from tests.conftest import ADMIN_TOKEN, ON_CITUS, alembic_config, build_app
 
 TENANT_TABLES = {p.table for p in plan(db.metadata) if p.kind == DISTRIBUTED}
 
@@ -169,3 +170,111 @@ def _explain(query) -> str:
     compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
     rows = db.session.execute(sa.text(f"EXPLAIN {compiled}")).scalars()
     return "\n".join(rows)
+
+
+@pytest.mark.postgres
+def test_every_request_of_a_company_runs_on_one_shard(database_url):
+    """With Citus told to refuse any statement that needs more than one shard, a
+    company's whole working day still succeeds (on plain PostgreSQL the setting is
+    an inert placeholder, and the same calls succeed)."""
+    options = engine_options(database_url)
+    options["connect_args"]["options"] += " -c citus.multi_task_query_log_level=error"
+    app = build_app(database_url, SQLALCHEMY_ENGINE_OPTIONS=options)
+    client = app.test_client()
+    try:
+        _a_working_day(client)
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def _a_working_day(client) -> None:
+    """Every kind of call a company makes, each asserted to succeed."""
+
+    def call(method, path, body=None, status=200, headers=None):
+        response = client.open(path, method=method, json=body, headers=headers or key)
+        body = response.get_json(silent=True)
+        assert response.status_code == status, (method, path, body)
+        return body
+
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    tenant = call("POST", "/api/companies", {"name": "Acme"}, 201, headers=admin)
+    call("POST", "/api/companies", {"name": "Globex"}, 201, headers=admin)
+    key = {"Authorization": f"Bearer {tenant['api_key']}"}
+    call("GET", f"/api/companies/{tenant['id']}")
+    extra = call("POST", "/api/api-keys", {"name": "second"}, 201)
+    call("GET", "/api/api-keys")
+    call("DELETE", f"/api/api-keys/{extra['id']}", status=204)
+    w1 = call("POST", "/api/warehouses", {"name": "Main"}, 201)["id"]
+    w2 = call("POST", "/api/warehouses", {"name": "Second"}, 201)["id"]
+    call("PATCH", f"/api/warehouses/{w2}", {"location": "Berlin"})
+    call("GET", "/api/warehouses?name=Main")
+    supplier = call("POST", "/api/suppliers", {"name": "Supplier Corp"}, 201)["id"]
+    products = []
+    for i in range(3):
+        body = {
+            "name": f"Widget {i}",
+            "sku": f"W-{i}",
+            "price": "9.99",
+            "product_type": "fast_moving",
+        }
+        body |= {"warehouse_id": w1, "initial_quantity": 40}
+        products.append(call("POST", "/api/products", body, 201)["id"])
+    call("POST", "/api/products", {"name": "Dup", "sku": "W-0", "price": "1"}, 409)
+    bundle = call(
+        "POST",
+        "/api/products",
+        {"name": "Kit", "sku": "KIT", "price": "20", "is_bundle": True},
+        201,
+    )["id"]
+    components = [
+        {"product_id": products[0], "quantity": 2},
+        {"product_id": products[1], "quantity": 1},
+    ]
+    call("PUT", f"/api/products/{bundle}/components", components)
+    call("GET", f"/api/products/{bundle}/components")
+    call(
+        "POST",
+        f"/api/products/{products[0]}/suppliers",
+        {"supplier_id": supplier, "is_preferred": True, "lead_time_days": 3},
+        201,
+    )
+    call("PATCH", f"/api/products/{products[0]}/suppliers/{supplier}", {"cost_price": "4.20"})
+    call("GET", f"/api/products/{products[0]}/suppliers")
+    call(
+        "PUT",
+        f"/api/products/{products[1]}/reorder-rules/{w1}",
+        {"threshold": 50, "reorder_quantity": 10},
+        201,
+    )
+    call("GET", f"/api/products/{products[1]}/reorder-rules")
+    call("PUT", "/api/product-types/fast_moving", {"low_stock_threshold": 35})
+    call("GET", "/api/product-types")
+    sale = {"product_id": products[0], "warehouse_id": w1, "quantity": 5}
+    call("POST", "/api/stock/sales", sale, 201, headers={**key, "Idempotency-Key": "sale-1"})
+    call("POST", "/api/stock/sales", sale, 201, headers={**key, "Idempotency-Key": "sale-1"})
+    call("POST", "/api/stock/sales", {**sale, "quantity": 500}, 409)
+    call("POST", "/api/stock/receipts", {**sale, "supplier_id": supplier, "unit_cost": "4.00"}, 201)
+    call("POST", "/api/stock/returns", {**sale, "quantity": 1}, 201)
+    transfer = {
+        "product_id": products[2],
+        "from_warehouse_id": w1,
+        "to_warehouse_id": w2,
+        "quantity": 3,
+    }
+    call("POST", "/api/stock/transfers", transfer, 201)
+    call("POST", "/api/stock/adjustments", {**sale, "quantity": 30, "reason": "count"}, 201)
+    where = {"product_id": products[0], "warehouse_id": w1}
+    call("POST", "/api/stock/adjustments", {**where, "delta": -2, "reason": "broken"}, 201)
+    call("POST", "/api/stock/sales", {"product_id": bundle, "warehouse_id": w1, "quantity": 2}, 201)
+    call("GET", f"/api/products/{products[0]}")
+    call("GET", f"/api/products/{products[0]}/stock")
+    call("GET", f"/api/warehouses/{w1}/stock")
+    call("GET", "/api/products?product_type=fast_moving&q=Widget")
+    call("GET", f"/api/stock/ledger?product_id={products[0]}&limit=2")
+    alerts = call("GET", f"/api/companies/{tenant['id']}/alerts/low-stock")
+    assert alerts["total_alerts"] >= 1
+    call("DELETE", f"/api/products/{products[1]}/reorder-rules/{w1}", status=204)
+    call("DELETE", "/api/product-types/fast_moving", status=204)
+    call("DELETE", f"/api/products/{products[0]}/suppliers/{supplier}", status=204)
+    call("DELETE", f"/api/suppliers/{supplier}", status=204)

@@ -81,9 +81,9 @@ def refresh_alert_thresholds(company_id: int, *where) -> None:
         sa.update(Inventory)
         .where(Inventory.company_id == company_id, *where)
         .values(
-            alert_threshold=threshold_of(
-                Inventory.company_id, Inventory.product_id, Inventory.warehouse_id
-            )
+            # the company as a value, not the column: Citus then routes the whole
+            # statement, subqueries included, to the company's shard
+            alert_threshold=threshold_of(company_id, Inventory.product_id, Inventory.warehouse_id)
         )
         .execution_options(synchronize_session=False)
     )
