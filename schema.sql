@@ -264,5 +264,95 @@ CREATE INDEX ix_inventory_ledger_company_txid ON inventory_ledger (company_id, t
 
 UPDATE alembic_version SET version_num='0005b' WHERE alembic_version.version_num = '0004';
 
+-- Running upgrade 0005b -> 0006
+
+ALTER TABLE bundle_components DROP CONSTRAINT fk_bundle_components_company_id_bundle_product_id_products;
+
+ALTER TABLE bundle_components DROP CONSTRAINT fk_bundle_components_company_id_component_product_id_products;
+
+ALTER TABLE inventory DROP CONSTRAINT fk_inventory_company_id_product_id_products;
+
+ALTER TABLE inventory DROP CONSTRAINT fk_inventory_company_id_warehouse_id_warehouses;
+
+ALTER TABLE inventory_ledger DROP CONSTRAINT fk_inventory_ledger_company_id_bundle_product_id_products;
+
+ALTER TABLE inventory_ledger DROP CONSTRAINT fk_inventory_ledger_company_id_product_id_products;
+
+ALTER TABLE inventory_ledger DROP CONSTRAINT fk_inventory_ledger_company_id_supplier_id_suppliers;
+
+ALTER TABLE inventory_ledger DROP CONSTRAINT fk_inventory_ledger_company_id_warehouse_id_warehouses;
+
+ALTER TABLE reorder_rules DROP CONSTRAINT fk_reorder_rules_company_id_product_id_products;
+
+ALTER TABLE reorder_rules DROP CONSTRAINT fk_reorder_rules_company_id_warehouse_id_warehouses;
+
+ALTER TABLE supplier_products DROP CONSTRAINT fk_supplier_products_company_id_product_id_products;
+
+ALTER TABLE supplier_products DROP CONSTRAINT fk_supplier_products_company_id_supplier_id_suppliers;
+
+ALTER TABLE products DROP CONSTRAINT uq_products_company_id_id;
+
+ALTER TABLE products DROP CONSTRAINT pk_products;
+
+ALTER TABLE products ADD CONSTRAINT pk_products PRIMARY KEY (company_id, id);
+
+ALTER TABLE warehouses DROP CONSTRAINT uq_warehouses_company_id_id;
+
+DROP INDEX ix_warehouses_company_id;
+
+ALTER TABLE warehouses DROP CONSTRAINT pk_warehouses;
+
+ALTER TABLE warehouses ADD CONSTRAINT pk_warehouses PRIMARY KEY (company_id, id);
+
+ALTER TABLE suppliers DROP CONSTRAINT uq_suppliers_company_id_id;
+
+DROP INDEX ix_suppliers_company_id;
+
+ALTER TABLE suppliers DROP CONSTRAINT pk_suppliers;
+
+ALTER TABLE suppliers ADD CONSTRAINT pk_suppliers PRIMARY KEY (company_id, id);
+
+ALTER TABLE inventory DROP CONSTRAINT pk_inventory;
+
+ALTER TABLE inventory ADD CONSTRAINT pk_inventory PRIMARY KEY (company_id, id);
+
+ALTER TABLE inventory_ledger DROP CONSTRAINT pk_inventory_ledger;
+
+ALTER TABLE inventory_ledger ADD CONSTRAINT pk_inventory_ledger PRIMARY KEY (company_id, id);
+
+ALTER TABLE supplier_products DROP CONSTRAINT pk_supplier_products;
+
+ALTER TABLE supplier_products ADD CONSTRAINT pk_supplier_products PRIMARY KEY (company_id, id);
+
+ALTER TABLE idempotency_keys DROP CONSTRAINT pk_idempotency_keys;
+
+ALTER TABLE idempotency_keys ADD CONSTRAINT pk_idempotency_keys PRIMARY KEY (company_id, id);
+
+ALTER TABLE bundle_components ADD CONSTRAINT fk_bundle_components_company_id_bundle_product_id_products FOREIGN KEY(company_id, bundle_product_id) REFERENCES products (company_id, id) ON DELETE CASCADE;
+
+ALTER TABLE bundle_components ADD CONSTRAINT fk_bundle_components_company_id_component_product_id_products FOREIGN KEY(company_id, component_product_id) REFERENCES products (company_id, id);
+
+ALTER TABLE inventory ADD CONSTRAINT fk_inventory_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id);
+
+ALTER TABLE inventory ADD CONSTRAINT fk_inventory_company_id_warehouse_id_warehouses FOREIGN KEY(company_id, warehouse_id) REFERENCES warehouses (company_id, id);
+
+ALTER TABLE inventory_ledger ADD CONSTRAINT fk_inventory_ledger_company_id_bundle_product_id_products FOREIGN KEY(company_id, bundle_product_id) REFERENCES products (company_id, id);
+
+ALTER TABLE inventory_ledger ADD CONSTRAINT fk_inventory_ledger_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id);
+
+ALTER TABLE inventory_ledger ADD CONSTRAINT fk_inventory_ledger_company_id_supplier_id_suppliers FOREIGN KEY(company_id, supplier_id) REFERENCES suppliers (company_id, id);
+
+ALTER TABLE inventory_ledger ADD CONSTRAINT fk_inventory_ledger_company_id_warehouse_id_warehouses FOREIGN KEY(company_id, warehouse_id) REFERENCES warehouses (company_id, id);
+
+ALTER TABLE reorder_rules ADD CONSTRAINT fk_reorder_rules_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id);
+
+ALTER TABLE reorder_rules ADD CONSTRAINT fk_reorder_rules_company_id_warehouse_id_warehouses FOREIGN KEY(company_id, warehouse_id) REFERENCES warehouses (company_id, id);
+
+ALTER TABLE supplier_products ADD CONSTRAINT fk_supplier_products_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id);
+
+ALTER TABLE supplier_products ADD CONSTRAINT fk_supplier_products_company_id_supplier_id_suppliers FOREIGN KEY(company_id, supplier_id) REFERENCES suppliers (company_id, id);
+
+UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005b';
+
 COMMIT;
 

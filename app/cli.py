@@ -1,4 +1,5 @@
-"""Operator commands: ``flask --app wsgi create-company NAME`` and friends."""
+"""Operator commands: ``flask --app wsgi create-company NAME`` and friends (``distribute-tables``
+on a Citus coordinator)."""
 
 import click
 import sqlalchemy as sa
@@ -71,3 +72,22 @@ def register(app: Flask) -> None:
         click.echo(("Loaded" if created else "Already loaded:") + " demo company")
         click.echo(f"company_id={company_id}")
         click.echo(f"api_key={plaintext}")
+
+    @app.cli.command("distribute-tables")
+    @click.option(
+        "--shard-count",
+        type=click.IntRange(1),
+        default=None,
+        help="Shards per tenant table when none is distributed yet (default: citus.shard_count).",
+    )
+    def distribute_tables(shard_count):
+        """On a Citus coordinator, after `alembic upgrade head`: distribute every tenant
+        table by company_id (colocated) and make the others reference tables. Idempotent:
+        run it after every upgrade, so tables added by a migration are placed too."""
+        from app.distribution import DistributionError, distribute
+
+        try:
+            for line in distribute(db.engine, db.metadata, shard_count):
+                click.echo(line)
+        except DistributionError as error:
+            raise click.ClickException(str(error)) from error

@@ -86,10 +86,12 @@ def engine_options(url: str, env=os.environ) -> dict:
     dead connections are replaced, so workers recover by themselves); opening a
     connection, waiting for a pooled one and running a statement are all bounded,
     so a request that can't reach the database turns into a 503 within seconds.
-    SQLite: wait on the file lock instead of failing at once.
+    SQLite: wait on the file lock instead of failing at once, and insert one row
+    per statement (an id drawn inside the INSERT, see app.models.NextId, is only
+    unique one row at a time).
     """
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 15}}
+        return {"connect_args": {"timeout": 15}, "use_insertmanyvalues": False}
     statement_timeout = int(env.get("STOCKFLOW_STATEMENT_TIMEOUT_MS", DEFAULT_STATEMENT_TIMEOUT_MS))
     # JIT compilation costs tens of milliseconds and pays off only for long
     # analytical queries; an API's statements are short, so it stays off

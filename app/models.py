@@ -1,18 +1,24 @@
 """Every table of StockFlow, with the invariants the database enforces.
 
-Tenancy is structural: every tenant-owned table carries ``company_id`` and every
-foreign key between tenant-owned tables includes it, so a row of one company can
-never point at a row of another. The parent tables expose ``(company_id, id)`` as a
-unique key for those composite foreign keys. The same layout lets the schema be
-distributed by ``company_id`` (e.g. Citus) later.
+Tenancy is structural: every tenant-owned table carries ``company_id``, its
+primary key starts with it (``(company_id, id)`` where the table has a surrogate
+id) and every foreign key between tenant-owned tables includes it, so a row of one
+company can never point at a row of another. The same layout lets the schema be
+distributed by ``company_id`` on Citus (app/distribution.py): every unique key and
+foreign key holds the distribution column, so each company's rows live in one
+shard group. ``companies`` and ``api_keys`` are the exception: they are read
+before the company is known (an API key finds its company), so on Citus they are
+reference tables, copied to every node (``info={"distribution": "reference"}``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 
 import sqlalchemy as sa
+import sqlalchemy.ext.compiler
 import sqlalchemy.orm as so
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
@@ -133,6 +139,43 @@ def _write_time_elsewhere(element, compiler, **kw):
     return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
 
 
+class NextId(sa.sql.expression.ColumnElement):
+    """The next id of a table whose primary key is ``(company_id, id)``.
+
+    Ids stay unique across companies. PostgreSQL draws them from the table's
+    sequence (the SERIAL the table was created with). SQLite auto-increments only a
+    single ``INTEGER PRIMARY KEY``, so there the INSERT itself takes the largest id
+    plus one: one statement, under SQLite's single-writer lock, so two inserts cannot
+    draw the same id (multi-row VALUES would, which is why SQLite engines run with
+    ``use_insertmanyvalues=False``; see app.config.engine_options). ``MAX(id)`` reads
+    every id of the table (the primary key's index starts with ``company_id``): fine
+    for the embedded single-user database, which is what SQLite is here.
+    """
+
+    inherit_cache = True
+    _traverse_internals = [("table", sa.sql.visitors.InternalTraversal.dp_string)]
+    type = sa.BigInteger()
+
+    def __init__(self, table: str):
+        self.table = table
+
+
+@sa.ext.compiler.compiles(NextId)
+def _next_id_from_sequence(element, compiler, **kw):
+    return f"nextval('{element.table}_id_seq')"
+
+
+@sa.ext.compiler.compiles(NextId, "sqlite")
+def _next_id_sqlite(element, compiler, **kw):
+    return f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {element.table})"
+
+
+def surrogate_id(table: str, type_=sa.Integer) -> so.Mapped[int]:
+    """A tenant table's own id, the second half of its primary key ``(company_id, id)``
+    (declare ``sa.PrimaryKeyConstraint("company_id", "id")`` in ``__table_args__``)."""
+    return so.mapped_column(type_, default=NextId(table), autoincrement=True)
+
+
 def created_at_column() -> so.Mapped[dt.datetime]:
     """A creation timestamp set by the database."""
     return so.mapped_column(UTCDateTime(), server_default=sa.func.now(), nullable=False)
@@ -151,6 +194,7 @@ class Company(db.Model):
     """A tenant. Everything else belongs to exactly one company."""
 
     __tablename__ = "companies"
+    __table_args__ = {"info": {"distribution": "reference"}}
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     name: so.Mapped[str] = so.mapped_column(sa.String(255))
@@ -165,6 +209,8 @@ class ApiKey(db.Model):
     """
 
     __tablename__ = "api_keys"
+    # read to find the company of a request, before it is known: no fan-out on Citus
+    __table_args__ = {"info": {"distribution": "reference"}}
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     company_id: so.Mapped[int] = so.mapped_column(
@@ -181,12 +227,10 @@ class Warehouse(db.Model):
     """A place where products are stocked."""
 
     __tablename__ = "warehouses"
-    __table_args__ = (sa.UniqueConstraint("company_id", "id"),)
+    __table_args__ = (sa.PrimaryKeyConstraint("company_id", "id"),)
 
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    company_id: so.Mapped[int] = so.mapped_column(
-        sa.ForeignKey("companies.id", ondelete="CASCADE"), index=True
-    )
+    id: so.Mapped[int] = surrogate_id("warehouses")
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
     name: so.Mapped[str] = so.mapped_column(sa.String(255))
     location: so.Mapped[str | None] = so.mapped_column(sa.String(255))
     created_at: so.Mapped[dt.datetime] = created_at_column()
@@ -198,7 +242,7 @@ class Product(db.Model):
 
     __tablename__ = "products"
     __table_args__ = (
-        sa.UniqueConstraint("company_id", "id"),
+        sa.PrimaryKeyConstraint("company_id", "id"),
         sa.UniqueConstraint("company_id", "sku"),
         sa.CheckConstraint("price >= 0", name="price_non_negative"),
         sa.CheckConstraint(
@@ -208,7 +252,7 @@ class Product(db.Model):
         sa.Index(None, "company_id", "product_type"),
     )
 
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    id: so.Mapped[int] = surrogate_id("products")
     company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
     name: so.Mapped[str] = so.mapped_column(sa.String(255))
     sku: so.Mapped[str] = so.mapped_column(sa.String(100))
@@ -234,6 +278,7 @@ class Inventory(db.Model):
 
     __tablename__ = "inventory"
     __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
         sa.UniqueConstraint("company_id", "product_id", "warehouse_id"),
         tenant_fk(["product_id"], "products"),
         tenant_fk(["warehouse_id"], "warehouses"),
@@ -250,7 +295,7 @@ class Inventory(db.Model):
         ),
     )
 
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    id: so.Mapped[int] = surrogate_id("inventory")
     company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
     product_id: so.Mapped[int]
     warehouse_id: so.Mapped[int]
@@ -276,6 +321,7 @@ class LedgerEntry(db.Model):
 
     __tablename__ = "inventory_ledger"
     __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
         tenant_fk(["product_id"], "products"),
         tenant_fk(["warehouse_id"], "warehouses"),
         tenant_fk(["bundle_product_id"], "products"),
@@ -303,7 +349,7 @@ class LedgerEntry(db.Model):
         ),
     )
 
-    id: so.Mapped[int] = so.mapped_column(BigIntId, primary_key=True)
+    id: so.Mapped[int] = surrogate_id("inventory_ledger", BigIntId)
     company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
     product_id: so.Mapped[int]
     warehouse_id: so.Mapped[int]
@@ -327,12 +373,10 @@ class Supplier(db.Model):
     """A company that supplies products."""
 
     __tablename__ = "suppliers"
-    __table_args__ = (sa.UniqueConstraint("company_id", "id"),)
+    __table_args__ = (sa.PrimaryKeyConstraint("company_id", "id"),)
 
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    company_id: so.Mapped[int] = so.mapped_column(
-        sa.ForeignKey("companies.id", ondelete="CASCADE"), index=True
-    )
+    id: so.Mapped[int] = surrogate_id("suppliers")
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
     name: so.Mapped[str] = so.mapped_column(sa.String(255))
     contact_email: so.Mapped[str | None] = so.mapped_column(sa.String(320))
     phone: so.Mapped[str | None] = so.mapped_column(sa.String(50))
@@ -346,6 +390,7 @@ class SupplierProduct(db.Model):
 
     __tablename__ = "supplier_products"
     __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
         sa.UniqueConstraint("company_id", "product_id", "supplier_id"),
         tenant_fk(["product_id"], "products"),
         tenant_fk(["supplier_id"], "suppliers"),
@@ -366,7 +411,7 @@ class SupplierProduct(db.Model):
         sa.Index(None, "company_id", "supplier_id"),
     )
 
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    id: so.Mapped[int] = surrogate_id("supplier_products")
     company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
     product_id: so.Mapped[int]
     supplier_id: so.Mapped[int]
@@ -467,9 +512,12 @@ class IdempotencyKey(db.Model):
     """
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (sa.UniqueConstraint("company_id", "key"),)
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
+        sa.UniqueConstraint("company_id", "key"),
+    )
 
-    id: so.Mapped[int] = so.mapped_column(BigIntId, primary_key=True)
+    id: so.Mapped[int] = surrogate_id("idempotency_keys", BigIntId)
     company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
     key: so.Mapped[str] = so.mapped_column(sa.String(255))
     fingerprint: so.Mapped[str] = so.mapped_column(sa.String(64))
@@ -504,13 +552,17 @@ def flush_or_conflict(conflicts: dict[str, Exception]) -> None:
 def violated_constraint(error: sa.exc.IntegrityError) -> str | None:
     """The name of the constraint an IntegrityError broke, on PostgreSQL and SQLite.
 
-    PostgreSQL reports the name; SQLite reports ``UNIQUE constraint failed:
+    PostgreSQL reports the name (a Citus coordinator: in the message, with the
+    shard id appended); SQLite reports ``UNIQUE constraint failed:
     table.col, ...`` (or the name, for CHECK constraints), so the columns are
     matched against the metadata's unique constraints and indexes.
     """
     diag = getattr(error.orig, "diag", None)
-    if diag is not None and getattr(diag, "constraint_name", None):
-        return diag.constraint_name
+    if diag is not None:
+        # a Citus coordinator relays a worker's error without the constraint field
+        name = getattr(diag, "constraint_name", None) or _quoted_constraint(str(error.orig))
+        if name:
+            return _unsharded(name)
     message = str(error.orig)
     head, _, tail = message.partition(" constraint failed: ")
     if not tail:
@@ -530,3 +582,30 @@ def violated_constraint(error: sa.exc.IntegrityError) -> str | None:
         if is_unique and {c.name for c in constraint.columns} == names:
             return constraint.name
     return None
+
+
+def _quoted_constraint(message: str) -> str | None:
+    """The constraint named in a PostgreSQL message (``... violates unique constraint "x"``)."""
+    match = re.search(r'violates (?:[a-z ]+ )?constraint "([^"]+)"', message)
+    return match.group(1) if match else None
+
+
+def _unsharded(name: str) -> str:
+    """A constraint's name as the metadata knows it.
+
+    On Citus the shard that refused the row reports its own copy of the constraint,
+    named with the shard id appended (``uq_products_company_id_sku_102074``).
+    """
+    base, _, suffix = name.rpartition("_")
+    if suffix.isdigit() and base in _constraint_names():
+        return base
+    return name
+
+
+def _constraint_names() -> set[str]:
+    return {
+        item.name
+        for table in db.metadata.tables.values()
+        for item in [*table.constraints, *table.indexes]
+        if item.name
+    }

@@ -53,19 +53,42 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _migrate(connection) -> None:
+    """Run the migrations on ``connection``.
+
+    SQLite changes a table by rebuilding it (batch mode), and dropping the old copy
+    of a table other tables point at would delete (or cascade to) their rows while
+    foreign keys are enforced; so they are off during the migration (the pragma
+    only takes effect outside a transaction), and checked once it is done.
+    """
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+        connection.commit()
+    try:
+        _configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+    finally:
+        if sqlite:
+            connection.rollback()
+            connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+            connection.commit()
+
+
 def run_migrations_online() -> None:
     """Migrate a live database."""
     connectable = config.attributes.get("connection")
     if connectable is not None:
-        _configure(connection=connectable)
-        with context.begin_transaction():
-            context.run_migrations()
+        _migrate(connectable)
         return
     engine = sa.create_engine(_url(), poolclass=sa.pool.NullPool)
     with engine.connect() as connection:
-        _configure(connection=connection)
-        with context.begin_transaction():
-            context.run_migrations()
+        _migrate(connection)
     engine.dispose()
 
 

@@ -39,7 +39,8 @@ def stock_op(client, tenant, path: str, body: dict):
 def product_row(app, product_id: int) -> dict:
     """The product's stored catalog fields, read straight from the database."""
     with app.app_context():
-        product = db.session.get(Product, product_id)
+        # by id alone: a test may read across companies (on Citus, all shards)
+        product = db.session.scalars(sa.select(Product).filter_by(id=product_id)).one()
         return {
             "name": product.name,
             "sku": product.sku,
@@ -53,7 +54,7 @@ def product_row(app, product_id: int) -> dict:
 def warehouse_row(app, warehouse_id: int) -> dict:
     """The warehouse's stored fields, read straight from the database."""
     with app.app_context():
-        warehouse = db.session.get(Warehouse, warehouse_id)
+        warehouse = db.session.scalars(sa.select(Warehouse).filter_by(id=warehouse_id)).one()
         return {
             "name": warehouse.name,
             "location": warehouse.location,

@@ -122,6 +122,9 @@ def blocked_by(database_url: str, pid: int) -> int:
     return waiting
 
 
+@pytest.mark.plain_postgres(
+    "watches pg_blocking_pids() on the coordinator; on Citus the row lock is waited on a worker"
+)
 def test_sigterm_under_load_finishes_in_flight_requests_and_loses_no_write(server, database_url):
     port = server.port
     world = load_mix.setup("127.0.0.1", port, ADMIN_TOKEN, warehouses=3, products=8)

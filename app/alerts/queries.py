@@ -40,12 +40,13 @@ TWO_PLACES = decimal.Decimal("0.01")
 
 
 def _default_threshold_sql() -> str:
-    """The built-in thresholds as a CASE over the product type (constants, not input)."""
+    """The built-in thresholds as a CASE over the product type (constants, not input);
+    a searched CASE, which Citus evaluates as PostgreSQL does where it may not a simple one."""
     whens = " ".join(
-        f"WHEN '{product_type}' THEN {threshold}"
+        f"WHEN p.product_type = '{product_type}' THEN {threshold}"
         for product_type, threshold in sorted(DEFAULT_THRESHOLDS.items())
     )
-    return f"CASE p.product_type {whens} ELSE {FALLBACK_THRESHOLD} END"
+    return f"CASE {whens} ELSE {FALLBACK_THRESHOLD} END"
 
 
 LOW = f"""

@@ -80,17 +80,23 @@ def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta
 
     A level may not pass the integer column's limit: the guard is part of the
     statement, so the database refuses instead of overflowing.
+
+    The statement is one Citus can route to the company's shard: no subquery in
+    its VALUES (the threshold is read first) and no ``now()`` in its SET (the
+    update takes the time the insert would have written).
     """
+    threshold = db.session.scalar(sa.select(threshold_of(company_id, product_id, warehouse_id)))
     insert = dialect_insert(Inventory).values(
         company_id=company_id,
         product_id=product_id,
         warehouse_id=warehouse_id,
         quantity=delta,
-        alert_threshold=threshold_of(company_id, product_id, warehouse_id),
+        alert_threshold=threshold,
+        updated_at=sa.func.now(),
     )
     statement = insert.on_conflict_do_update(
         index_elements=["company_id", "product_id", "warehouse_id"],
-        set_={"quantity": Inventory.quantity + delta, "updated_at": sa.func.now()},
+        set_={"quantity": Inventory.quantity + delta, "updated_at": insert.excluded.updated_at},
         where=Inventory.quantity <= MAX_QUANTITY - delta,
     ).returning(Inventory.quantity)
     row = db.session.execute(statement).first()

@@ -51,7 +51,15 @@ def threshold_of(company_id, product_id, warehouse_id) -> sa.ColumnElement[int]:
             sa.func.coalesce(
                 Product.low_stock_threshold,
                 ProductTypeThreshold.low_stock_threshold,
-                sa.case(DEFAULT_THRESHOLDS, value=Product.product_type, else_=FALLBACK_THRESHOLD),
+                # a searched CASE: Citus mis-evaluates a simple one (CASE x WHEN ...)
+                # in an UPDATE that also sets now()
+                sa.case(
+                    *(
+                        (Product.product_type == name, value)
+                        for name, value in DEFAULT_THRESHOLDS.items()
+                    ),
+                    else_=FALLBACK_THRESHOLD,
+                ),
             )
         )
         .outerjoin(
@@ -75,7 +83,9 @@ def refresh_alert_thresholds(company_id: int, *where) -> int:
     the change), so no concurrent first receipt computes a copy from the old
     settings, and no concurrent settings change is missed by this statement.
     """
-    effective = threshold_of(Inventory.company_id, Inventory.product_id, Inventory.warehouse_id)
+    # the company as a value, not the column: Citus then routes the whole statement,
+    # subqueries included, to the company's shard
+    effective = threshold_of(company_id, Inventory.product_id, Inventory.warehouse_id)
     result = db.session.execute(
         sa.update(Inventory)
         .where(
