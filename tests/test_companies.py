@@ -136,3 +136,27 @@ def test_cli_create_api_key_for_an_existing_company(app, client, company):
     assert client.get("/api/warehouses", headers=admin(key)).status_code == 200
     missing = app.test_cli_runner().invoke(args=["create-api-key", "999999"])
     assert missing.exit_code != 0
+
+
+@pytest.mark.parametrize("name", ["", "   ", "a\x00b", "tab\there", "x" * 256])
+def test_cli_refuses_the_company_names_the_api_refuses(app, name, count_rows):
+    result = app.test_cli_runner().invoke(args=["create-company", name])
+    assert result.exit_code != 0
+    assert "name" in result.output and "api_key=" not in result.output
+    assert count_rows(Company) == 0
+
+
+@pytest.mark.parametrize("name", ["", "  ", "bell\x07", "x" * 101])
+def test_cli_refuses_the_key_names_the_api_refuses(app, company, name, count_rows):
+    result = app.test_cli_runner().invoke(args=["create-api-key", str(company.id), "--name", name])
+    assert result.exit_code != 0
+    assert "name" in result.output and "api_key=" not in result.output
+    assert count_rows(ApiKey) == 1
+
+
+def test_cli_trims_names_as_the_api_does(app, client):
+    result = app.test_cli_runner().invoke(args=["create-company", "  Initech  "])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split("=", 1) for line in result.output.split())
+    response = client.get(f"/api/companies/{lines['company_id']}", headers=admin(lines["api_key"]))
+    assert response.json["name"] == "Initech"
