@@ -11,6 +11,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # on SIGTERM, in-flight requests get this long to finish
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+# the longest request line gunicorn reads (the most it allows); the app answers a URL
+# past its own, lower bound (app.api.MAX_URL_BYTES) with a 414 problem, and gunicorn
+# one past this with the same problem (see on_starting)
+limit_request_line = 8190
 # one JSON object per request on stdout, with the X-Request-ID of the response
 accesslog = "-"
 logger_class = "app.access_log.JsonAccessLogger"
@@ -19,3 +23,11 @@ errorlog = "-"
 # several servers on one host (tests, benchmarks) must not fight over one socket
 control_socket_disable = True
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def on_starting(server):
+    """gunicorn's own refusals (URL or headers too long, a request line it cannot
+    read) are problem JSON like the API's, not gunicorn's HTML page."""
+    from app import gunicorn_errors
+
+    gunicorn_errors.install()

@@ -52,7 +52,7 @@ class AlertSchema(ma.Schema):
     avg_daily_sales = ma.fields.Decimal(as_string=True)
     stockout_date = ma.fields.Date(allow_none=True)
     lead_time_days = ma.fields.Integer(allow_none=True)
-    cost_price = Money(allow_none=True)
+    cost_price = Money(dump_only=True, allow_none=True)
     reorder_by = ma.fields.Date(
         allow_none=True, metadata={"description": "stockout_date minus the lead time"}
     )

@@ -84,7 +84,9 @@ class SupplierLinkSchema(ma.Schema):
     contact_email = ma.fields.String(allow_none=True)
     supplier_sku = ma.fields.String(allow_none=True)
     cost_price = Money(
-        allow_none=True, metadata={"description": "Exact decimal, as a string", "example": "12.50"}
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Exact decimal, as a string", "example": "12.50"},
     )
     lead_time_days = ma.fields.Integer(allow_none=True)
     min_order_quantity = ma.fields.Integer()
