@@ -46,7 +46,8 @@ lint)
     "$VENV/bin/ruff" format --check .
     ;;
 *)
-    sed -n '2,6p' "$0"
+    # the usage is the comment at the top of this file, without its "# "
+    sed -n '2,/^[^#]/s/^# \{0,1\}\(.*\)/\1/p' "$0"
     exit 2
     ;;
 esac

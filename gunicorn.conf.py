@@ -28,6 +28,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # on SIGTERM, in-flight requests get this long to finish
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+# the longest request line gunicorn reads (the most it allows); the app answers a URL
+# past its own, lower bound (app.api.MAX_URL_BYTES) with a 414 problem, and gunicorn
+# one past this with the same problem (see on_starting)
+limit_request_line = 8190
 # one JSON object per request on stdout, with the X-Request-ID of the response; gunicorn's
 # own messages are JSON lines too
 accesslog = "-"
@@ -40,12 +44,17 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 
 def on_starting(server):
-    """Samples of an earlier run would be added to this one's: start empty."""
+    """Start the metrics empty (samples of an earlier run would be added to this one's),
+    and make gunicorn's own refusals (URL or headers too long, a request line it cannot
+    read) problem JSON like the API's, not gunicorn's HTML page."""
+    from app import gunicorn_errors
+
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(directory, exist_ok=True)
     for name in os.listdir(directory):
         if name.endswith(".db"):
             os.unlink(os.path.join(directory, name))
+    gunicorn_errors.install()
 
 
 def child_exit(server, worker):

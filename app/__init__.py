@@ -66,11 +66,12 @@ def configure_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """The database and the API (whose init also installs the problem error handlers)."""
     from app.extensions import api, db
-    from app.schemas import PRODUCT_TYPE_MAX_LENGTH, PRODUCT_TYPE_PATTERN, Money
+    from app.schemas import PRODUCT_TYPE_MAX_LENGTH, PRODUCT_TYPE_PATTERN, Money, money_properties
 
     db.init_app(app)
     api.init_app(app)
     api.register_field(Money, "string", "decimal")
+    api.ma_plugin.converter.add_attribute_function(money_properties)
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     )
@@ -118,9 +119,10 @@ def register_blueprints(app: Flask) -> None:
 
 def register_request_hooks(app: Flask) -> None:
     """A request id and authentication before every request; headers on every response."""
-    from app import auth, request_id
+    from app import api, auth, request_id
 
     app.before_request(request_id.assign)
+    app.before_request(api.check_url_length)
     app.before_request(auth.authenticate)
     app.after_request(request_id.echo)
 
@@ -148,6 +150,7 @@ def register_request_hooks(app: Flask) -> None:
                 "Location",
                 "Retry-After",
                 "Idempotent-Replayed",
+                api.SECRET_WITHHELD_HEADER,
                 request_id.HEADER,
             ],
             max_age=600,

@@ -17,6 +17,7 @@ import json
 import logging
 
 import flask_smorest
+import marshmallow as ma
 import sqlalchemy as sa
 from flask import Response, g, make_response, request
 from flask_smorest.exceptions import NotModified
@@ -28,12 +29,16 @@ from app import auth, changes
 from app.errors import PROBLEM_MIMETYPE, Problem, ProblemSchema, problem_type_uri
 from app.extensions import db
 from app.models import IdempotencyKey
-from app.schemas import CONTROL_CHARACTER_MESSAGE, has_control_character
+from app.schemas import CONTROL_CHARACTER_MESSAGE, Secret, has_control_character
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+SECRET_WITHHELD_HEADER = "Secret-Withheld"
+# the longest path plus query string the API reads; gunicorn's request line limit
+# (gunicorn.conf.py) is higher, so a longer URL gets this 414 as problem JSON
+MAX_URL_BYTES = 4096
 
 
 def _reject_constant(name: str):
@@ -50,6 +55,22 @@ def request_body(req) -> bytes:
         if req.environ["wsgi.input"].read(1):
             raise RequestEntityTooLarge()
     return data
+
+
+def check_url_length() -> None:
+    """``before_request``: a path plus query string over ``MAX_URL_BYTES`` is a 414,
+    whatever the route (no route needs one that long; a filter that long is a mistake
+    or an attack)."""
+    environ = request.environ
+    # WSGI hands both over as latin-1 text: one character per byte sent
+    length = len(environ.get("SCRIPT_NAME", "")) + len(environ.get("PATH_INFO", ""))
+    query = environ.get("QUERY_STRING", "")
+    if length + (len(query) + 1 if query else 0) > MAX_URL_BYTES:
+        raise Problem(
+            414,
+            f"The URL is longer than {MAX_URL_BYTES} bytes (path and query string).",
+            type_=problem_type_uri("uri-too-long"),
+        )
 
 
 class JSONParser(FlaskParser):
@@ -128,13 +149,51 @@ def paginate(query: sa.Select, pagination_parameters) -> list:
 
 
 def _fingerprint() -> str:
-    """What makes two requests 'the same': method, path, query and body."""
+    """What makes two requests 'the same': method, path, query and the body's JSON
+    value (not its layout: key order, white space and how a number is written)."""
     digest = hashlib.sha256()
     for part in (request.method, request.path, request.query_string.decode("latin-1")):
         digest.update(part.encode())
         digest.update(b"\0")
-    digest.update(request_body(request))
+    digest.update(_canonical_body())
     return digest.hexdigest()
+
+
+def _canonical_body() -> bytes:
+    """The body as canonical JSON (sorted keys, no white space, numbers exact); a
+    body that isn't JSON as sent (the view refuses it, so the key stays unused)."""
+    raw = request_body(request)
+    if not request.is_json:
+        return raw
+    try:
+        document = json.loads(
+            raw,
+            parse_float=decimal.Decimal,
+            parse_int=decimal.Decimal,
+            parse_constant=_reject_constant,
+        )
+        return b"J" + _canonical_json(document).encode()
+    except (ValueError, RecursionError):
+        return raw
+
+
+def _canonical_json(value) -> str:
+    """One text per JSON value: 1.50, 1.5 and 15e-1 are one number, 1.1 and
+    1.1000000000000001 two (no float, no rounding)."""
+    if isinstance(value, dict):
+        members = (f"{json.dumps(k)}:{_canonical_json(v)}" for k, v in sorted(value.items()))
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_canonical_json(v) for v in value) + "]"
+    if isinstance(value, decimal.Decimal):
+        sign, digit_tuple, exponent = value.as_tuple()
+        digits = "".join(map(str, digit_tuple))
+        significant = digits.rstrip("0")
+        if not significant:
+            return "0"
+        exponent += len(digits) - len(significant)
+        return f"{'-' if sign else ''}{significant}e{exponent}"
+    return json.dumps(value)  # a string, true, false or null
 
 
 def _idempotency_key() -> str | None:
@@ -225,12 +284,14 @@ def transactional(view):
     never sees those.
     """
 
+    withheld = _secret_fields(view)
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         key = _idempotency_key()
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return _run_once(view, key, args, kwargs)
+                return _run_once(view, key, withheld, args, kwargs)
             except sa.exc.DBAPIError as error:
                 db.session.rollback()
                 if attempt == MAX_ATTEMPTS or not _retryable(error):
@@ -244,7 +305,41 @@ def transactional(view):
     return wrapper
 
 
-def _run_once(view, key: str | None, args, kwargs) -> Response:
+def _secret_fields(view) -> dict[int, list[str]]:
+    """Per success status of a view, the top-level fields of its response schema
+    that are ``Secret``: never stored for a replay."""
+    fields: dict[int, list[str]] = {}
+    responses = getattr(view, "_apidoc", {}).get("response", {}).get("responses", {})
+    for status, documented in responses.items():
+        for doc in documented:
+            schema = doc.get("schema")
+            if isinstance(schema, ma.Schema) and not schema.many:
+                names = [
+                    field.data_key or name
+                    for name, field in schema.fields.items()
+                    if isinstance(field, Secret)
+                ]
+                if names:
+                    fields[int(status)] = names
+    return fields
+
+
+def _stored_copy(response: Response, secrets: list[str]) -> tuple[str, dict[str, str]]:
+    """The body and headers kept for a replay: each secret field null, and named in
+    the ``Secret-Withheld`` header, so the secret is shown only once."""
+    body = response.get_data(as_text=True)
+    headers = {name: response.headers[name] for name in ("Location",) if name in response.headers}
+    if secrets:
+        document = json.loads(body)
+        for name in secrets:
+            if name in document:
+                document[name] = None
+        body = json.dumps(document)
+        headers[SECRET_WITHHELD_HEADER] = ", ".join(secrets)
+    return body, headers
+
+
+def _run_once(view, key: str | None, withheld: dict[int, list[str]], args, kwargs) -> Response:
     record = None
     # keys are per company; the operator's routes have none and ignore the header
     if key is not None and auth.authenticated():
@@ -259,10 +354,9 @@ def _run_once(view, key: str | None, args, kwargs) -> Response:
     if auth.authenticated():
         changes.bump(auth.current_company_id())
     if record is not None:
+        body, headers = _stored_copy(response, withheld.get(response.status_code, []))
         record.status_code = response.status_code
-        record.response_body = response.get_data(as_text=True)
-        record.response_headers = json.dumps(
-            {name: response.headers[name] for name in ("Location",) if name in response.headers}
-        )
+        record.response_body = body
+        record.response_headers = json.dumps(headers)
     db.session.commit()
     return response

@@ -1,9 +1,10 @@
 """Demo data: one company with about 90 days of believable stock history.
 
 ``flask --app wsgi seed-demo`` loads it once; later runs only issue a fresh API
-key. Apart from the key (and ``recorded_at``, which the database sets), every
-value comes from ``random.Random(SEED)`` and the run date, so two empty databases
-seeded on the same day hold the same data. Functions flush, never commit.
+key (and revoke the demo key issued before). Apart from the key (and
+``recorded_at``, which the database sets), every value comes from
+``random.Random(SEED)`` and the run date, so two empty databases seeded on the
+same day hold the same data. Functions flush, never commit.
 
 The history is simulated day by day for each product in each warehouse: daily
 sales drawn around a per-product rate, purchase orders placed at a reorder point
@@ -28,6 +29,7 @@ from app import auth
 from app.companies.service import create_company
 from app.extensions import db
 from app.models import (
+    ApiKey,
     BundleComponent,
     Company,
     Inventory,
@@ -250,18 +252,31 @@ CYCLE_COUNT_CHANCE = 0.002
 def seed(*, today: dt.date | None = None) -> tuple[int, str, bool]:
     """Load the demo company once; return ``(company_id, plaintext_api_key, created)``.
 
-    When the company already exists nothing is loaded again: only a fresh API key
-    named ``demo`` is issued. ``today`` (UTC, default the current date) anchors the
-    90 days of history, which ends the day before.
+    When the company already exists nothing is loaded again: a fresh API key named
+    ``demo`` is issued and the earlier ``demo`` keys are revoked (every start of
+    ``./dev.sh serve`` calls this; only key hashes are stored, so an old key can't be
+    shown again, and rotating keeps one working demo key). Keys the company made
+    itself are left alone. ``today`` (UTC, default the current date) anchors the 90
+    days of history, which ends the day before.
     """
     existing = db.session.scalar(
         sa.select(Company.id).where(Company.name == DEMO_COMPANY_NAME).order_by(Company.id).limit(1)
     )
     if existing is not None:
-        _, plaintext = auth.new_api_key(existing, DEMO_KEY_NAME)
+        key, plaintext = auth.new_api_key(existing, DEMO_KEY_NAME)
+        db.session.execute(
+            sa.update(ApiKey)
+            .where(
+                ApiKey.company_id == existing,
+                ApiKey.name == DEMO_KEY_NAME,
+                ApiKey.id != key.id,
+                ApiKey.revoked_at.is_(None),
+            )
+            .values(revoked_at=dt.datetime.now(dt.UTC))
+        )
         return existing, plaintext, False
 
-    company, plaintext = create_company(DEMO_COMPANY_NAME)
+    company, plaintext = create_company(DEMO_COMPANY_NAME, key_name=DEMO_KEY_NAME)
     load_demo_data(company.id, today or dt.datetime.now(dt.UTC).date())
     return company.id, plaintext, True
 

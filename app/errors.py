@@ -23,7 +23,16 @@ PROBLEM_MIMETYPE = "application/problem+json"
 
 
 class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details (documentation of every error response)."""
+    """RFC 9457 problem details (documentation of every error response).
+
+    Besides the standard members, a problem may carry extension members: the facts a
+    client needs to act on it (a 409 says how much is ``available``). The known ones
+    are listed; others may be added (RFC 9457 lets clients ignore what they don't
+    know), so the document allows additional members.
+    """
+
+    class Meta:
+        unknown = ma.INCLUDE
 
     type = ma.fields.String(metadata={"description": "URI identifying the problem type"})
     title = ma.fields.String(metadata={"description": "Short summary of the problem type"})
@@ -36,6 +45,29 @@ class ProblemSchema(ma.Schema):
             "description": "Messages per bad field (dotted path for nested fields; "
             "`_body` for the body as a whole)"
         },
+    )
+    # extension members, by the problem types that carry them
+    product_id = ma.fields.Integer(metadata={"description": "insufficient-stock: the product"})
+    warehouse_id = ma.fields.Integer(metadata={"description": "insufficient-stock: the warehouse"})
+    available = ma.fields.Integer(
+        metadata={"description": "insufficient-stock, stock-limit: units on hand now"}
+    )
+    requested = ma.fields.Integer(
+        metadata={"description": "insufficient-stock, stock-limit: units the request moves"}
+    )
+    quantity_on_hand = ma.fields.Integer(
+        metadata={"description": "product-has-stock, warehouse-has-stock: units still held"}
+    )
+    bundle_product_ids = ma.fields.List(
+        ma.fields.Integer(),
+        metadata={"description": "product-in-bundle: the bundles that contain the product"},
+    )
+    supplier_id = ma.fields.Integer(
+        metadata={"description": "duplicate-supplier-link: the supplier already linked"}
+    )
+    current_quantity = ma.fields.Integer(metadata={"description": "stock-changed: the stock now"})
+    expected_quantity = ma.fields.Integer(
+        metadata={"description": "stock-changed: the stock the count expected"}
     )
 
 
@@ -68,6 +100,27 @@ class Problem(HTTPException):
 def problem_type_uri(slug: str) -> str:
     """The URI of one of StockFlow's problem types."""
     return f"urn:stockflow:problem:{slug}"
+
+
+# the problem type of an error that carries no type of its own (a route that doesn't
+# exist, a method it doesn't have, a body too large, ...); any other status gets its
+# reason phrase as a slug
+STATUS_PROBLEM_TYPES = {
+    400: "bad-request",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    414: "uri-too-long",
+    415: "unsupported-media-type",
+    431: "request-header-fields-too-large",
+    500: "internal-error",
+}
+
+
+def status_problem_type(status: int) -> str:
+    """The problem type URI for an error known only by its status."""
+    slug = STATUS_PROBLEM_TYPES.get(status) or _phrase(status).lower().replace(" ", "-")
+    return problem_type_uri(slug)
 
 
 def field_error(field: str, message: str, status: int = 400) -> Problem:
@@ -127,7 +180,7 @@ def problem_response(
 ) -> Response:
     """Build the problem+json response."""
     body = {
-        "type": type_ or "about:blank",
+        "type": type_ or status_problem_type(status),
         "title": title or _phrase(status),
         "status": status,
         "detail": detail,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
-import unicodedata
 
 import marshmallow as ma
 from apispec import BasePlugin
@@ -14,24 +13,47 @@ from marshmallow import validate
 
 MAX_INT = 2**31 - 1  # the database's integer columns
 TWO_PLACES = decimal.Decimal("0.01")
-# what Decimal() should read from a string: not "1_0", " 1 ", "NaN" or non-ASCII digits
-DECIMAL_STRING = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
-CONTROL_CHARACTER_MESSAGE = "Must not contain control characters."
+# What no stored text holds, as regular-expression character classes that mean the
+# same in Python and in the OpenAPI document (ECMA-262): control characters (C0, DEL,
+# C1, so U+0085 too), and characters that are invisible or break lines where a
+# reader sees one line: U+00AD soft hyphen, U+180E, U+200B zero width space, U+2028
+# and U+2029 line and paragraph separators, the bidi embeddings, overrides and
+# isolates (U+202A-U+202E, U+2066-U+2069; they can make text display as other
+# text), U+2060-U+2064 word joiner and invisible operators, U+206A-U+206F, U+FEFF
+# byte order mark, U+FFF9-U+FFFB. Kept: the joiners scripts and emoji need (U+200C,
+# U+200D), the direction marks mixed right-to-left text needs (U+200E, U+200F,
+# U+061C), variation selectors and emoji tag characters.
+CONTROL_CLASS = r"\x00-\x1f\x7f-\x9f"
+MULTILINE_CONTROL_CLASS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # keeps \t \n \r
+INVISIBLE_CLASS = (
+    r"\u00ad\u180e\u200b\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+)
+# lone surrogates: no database can store one (not in the document: JSON text the
+# document describes never holds one)
+_SURROGATES = "\ud800-\udfff"
+_FORBIDDEN = re.compile(f"[{CONTROL_CLASS}{INVISIBLE_CLASS}{_SURROGATES}]")
+_FORBIDDEN_MULTILINE = re.compile(f"[{MULTILINE_CONTROL_CLASS}{INVISIBLE_CLASS}{_SURROGATES}]")
+
+CONTROL_CHARACTER_MESSAGE = (
+    "Must not contain control characters, invisible characters or line separators."
+)
 
 
-def has_control_character(text: str, allowed: str = "") -> bool:
-    """Whether ``text`` holds a control character (or a lone surrogate, which no
-    database can store) other than those ``allowed``."""
-    return any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in text)
+def has_control_character(text: str, *, multiline: bool = False) -> bool:
+    """Whether ``text`` holds a character no stored text may hold (see above);
+    ``multiline`` allows newlines and tabs."""
+    return bool((_FORBIDDEN_MULTILINE if multiline else _FORBIDDEN).search(text))
 
 
 class Text(ma.fields.String):
     """A string that is trimmed, length-checked and free of control characters.
 
-    Control characters (and lone surrogates, which no database can store) are
-    refused rather than stored; ``multiline`` allows newlines and tabs.
+    Control and invisible characters (and lone surrogates, which no database can
+    store) are refused rather than stored, wherever they are: checked before
+    trimming, since ``str.strip`` takes U+001C-U+001F and U+0085 for white space.
+    ``multiline`` allows newlines and tabs.
     """
 
     def __init__(self, *, min_length: int = 1, max_length: int = 255, multiline=False, **kwargs):
@@ -49,9 +71,10 @@ class Text(ma.fields.String):
         self.multiline = multiline
 
     def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if has_control_character(text, allowed="\n\r\t" if self.multiline else ""):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if has_control_character(text, multiline=self.multiline):
             raise ma.ValidationError(CONTROL_CHARACTER_MESSAGE)
+        text = text.strip()
         if not self.min_length <= len(text) <= self.max_length:
             raise ma.ValidationError(
                 f"Length must be between {self.min_length} and {self.max_length} "
@@ -61,11 +84,11 @@ class Text(ma.fields.String):
 
 
 def _text_pattern(multiline: bool, required: bool) -> str:
-    """The JSON-schema pattern of a ``Text``: no control characters and, unless
-    it may be empty, a character that is not white space (values are trimmed)."""
-    controls = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f" if multiline else "\\x00-\\x1f"
-    allowed = f"[^{controls}\\x7f-\\x9f]"
-    visible = f"[^\\s{controls}\\x7f-\\x9f]"
+    """The JSON-schema pattern of a ``Text``: none of the refused characters and,
+    unless it may be empty, a character that is not white space (values are trimmed)."""
+    refused = (MULTILINE_CONTROL_CLASS if multiline else CONTROL_CLASS) + INVISIBLE_CLASS
+    allowed = f"[^{refused}]"
+    visible = f"[^\\s{refused}]"
     return f"^{allowed}*{visible}{allowed}*$" if required else f"^{allowed}*$"
 
 
@@ -138,10 +161,15 @@ class StrictBoolean(ma.fields.Boolean):
 
 
 class Money(ma.fields.Decimal):
-    """An exact amount: a JSON number or a decimal string, >= 0, at most two
-    decimal places and ten integer digits, serialized as a string ("19.99")."""
+    """An exact amount: a JSON number or a decimal string of plain digits, >= 0, at
+    most two decimal places and ten integer digits, serialized as a string ("19.99").
+
+    The document says so: an input amount is ``anyOf`` that string and that number
+    (``money_properties``); a ``dump_only`` one (a response) is the string.
+    """
 
     PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+    MAXIMUM = 9999999999.99  # the document's bound on a JSON number (floats: it's exact)
 
     def __init__(self, **kwargs):
         kwargs["metadata"] = {
@@ -156,8 +184,12 @@ class Money(ma.fields.Decimal):
             raise self.make_error("invalid")
         if isinstance(value, float):  # only when not parsed by our JSON parser
             value = repr(value)
-        if isinstance(value, str) and not DECIMAL_STRING.fullmatch(value):
-            raise self.make_error("invalid")
+        elif isinstance(value, str) and not re.fullmatch(self.PATTERN, value):
+            # a string is what we send back: plain digits (not "+1", ".5" or "1e2")
+            raise ma.ValidationError(
+                "Not a valid amount: a JSON number, or a string of digits with at most "
+                "2 decimal places."
+            )
         amount = super()._deserialize(value, attr, data, **kwargs)
         if amount.is_signed():
             raise ma.ValidationError("Must be greater than or equal to 0.")
@@ -171,6 +203,38 @@ class Money(ma.fields.Decimal):
         if value is None:
             return None
         return super()._serialize(decimal.Decimal(value).quantize(TWO_PLACES), attr, obj, **kwargs)
+
+
+def money_properties(converter, field, ret: dict, **kwargs) -> dict:
+    """apispec attribute function: an input ``Money`` is the documented string or a
+    JSON number of the same range and precision; a response's stays the string.
+
+    It runs after apispec's own functions and reshapes ``ret`` in place (they can
+    only add keys). ``anyOf``, not ``oneOf``: a nullable amount lets null through
+    both branches (OpenAPI 3.0 puts ``nullable`` beside a ``type``).
+    """
+    if not isinstance(field, Money) or field.dump_only or "anyOf" in ret:
+        return {}
+    nullable = {"nullable": True} if ret.pop("nullable", False) else {}
+    string = {"type": ret.pop("type"), "format": ret.pop("format"), "pattern": ret.pop("pattern")}
+    number = {"type": "number", "minimum": 0, "maximum": Money.MAXIMUM, "multipleOf": 0.01}
+    ret["anyOf"] = [string | nullable, number | nullable]
+    return {}
+
+
+class Secret(ma.fields.String):
+    """A secret a response shows once (a new API key). ``transactional`` never stores
+    it: the copy kept for an ``Idempotency-Key`` replay has null in its place, and
+    the replay names the field in its ``Secret-Withheld`` header."""
+
+    def __init__(self, **kwargs):
+        metadata = dict(kwargs.pop("metadata", {}))
+        metadata["description"] = (
+            metadata.get("description", "A secret") + ", shown only in this response: a "
+            "replay of the request (same Idempotency-Key) has null here and names the "
+            "field in its Secret-Withheld header."
+        )
+        super().__init__(dump_only=True, allow_none=True, metadata=metadata, **kwargs)
 
 
 PRODUCT_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"

@@ -1,11 +1,13 @@
 """Companies, API keys and authentication."""
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
 from app import create_app
 from app.extensions import db
-from app.models import ApiKey, Company
+from app.models import ApiKey, Company, IdempotencyKey
 from tests.conftest import ADMIN_TOKEN
 
 
@@ -136,3 +138,75 @@ def test_cli_create_api_key_for_an_existing_company(app, client, company):
     assert client.get("/api/warehouses", headers=admin(key)).status_code == 200
     missing = app.test_cli_runner().invoke(args=["create-api-key", "999999"])
     assert missing.exit_code != 0
+
+
+def test_a_replayed_key_creation_answers_without_the_secret_and_never_stores_it(
+    app, client, company, count_rows
+):
+    headers = {**company.headers, "Idempotency-Key": "new-ci-key"}
+    first = client.post("/api/api-keys", json={"name": "ci"}, headers=headers)
+    assert first.status_code == 201
+    plaintext = first.json["api_key"]
+    assert plaintext.startswith("sf_") and "Secret-Withheld" not in first.headers
+    secret = plaintext.rsplit("_", 1)[1]
+    with app.app_context():
+        stored = db.session.execute(sa.select(IdempotencyKey)).scalars().all()
+        assert len(stored) == 1
+        row = stored[0]
+        assert secret not in (row.response_body or "") + (row.response_headers or "")
+        assert json.loads(row.response_body)["api_key"] is None
+
+    replay = client.post("/api/api-keys", json={"name": "ci"}, headers=headers)
+    assert replay.status_code == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.headers["Secret-Withheld"] == "api_key"
+    assert secret not in replay.get_data(as_text=True)
+    assert replay.json == {**first.json, "api_key": None}
+    # one key was made, and the secret the first answer showed works
+    assert count_rows(ApiKey) == 2
+    assert client.get("/api/warehouses", headers=admin(plaintext)).status_code == 200
+
+
+def test_every_response_field_that_carries_a_secret_is_marked_secret():
+    """A Secret field is withheld from stored (replayed) responses; a new secret in a
+    response (a webhook signing secret, a token) must be one too."""
+    from app.companies.schemas import ApiKeyCreatedSchema, CompanyCreatedSchema
+    from app.schemas import Secret
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    spec = app.test_client().get("/api/openapi.json").json["components"]["schemas"]
+    secret_like = {
+        (schema, name)
+        for schema, body in spec.items()
+        for name in body.get("properties", {})
+        if any(word in name for word in ("key", "secret", "token", "password"))
+    }
+    assert secret_like == {("CompanyCreated", "api_key"), ("ApiKeyCreated", "api_key")}
+    for schema in (ApiKeyCreatedSchema, CompanyCreatedSchema):
+        assert isinstance(schema().fields["api_key"], Secret)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["", "   ", "a\x00b", "tab\there", "x" * 256, "zero\u200bwidth"])
+def test_cli_refuses_the_company_names_the_api_refuses(app, name, count_rows):
+    result = app.test_cli_runner().invoke(args=["create-company", name])
+    assert result.exit_code != 0
+    assert "name" in result.output and "api_key=" not in result.output
+    assert count_rows(Company) == 0
+
+
+@pytest.mark.parametrize("name", ["", "  ", "bell\x07", "x" * 101])
+def test_cli_refuses_the_key_names_the_api_refuses(app, company, name, count_rows):
+    result = app.test_cli_runner().invoke(args=["create-api-key", str(company.id), "--name", name])
+    assert result.exit_code != 0
+    assert "name" in result.output and "api_key=" not in result.output
+    assert count_rows(ApiKey) == 1
+
+
+def test_cli_trims_names_as_the_api_does(app, client):
+    result = app.test_cli_runner().invoke(args=["create-company", "  Initech  "])
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split("=", 1) for line in result.output.split())
+    response = client.get(f"/api/companies/{lines['company_id']}", headers=admin(lines["api_key"]))
+    assert response.json["name"] == "Initech"

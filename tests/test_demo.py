@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from app import demo
 from app.extensions import db
 from app.models import (
+    ApiKey,
     BundleComponent,
     Company,
     Inventory,
@@ -48,14 +49,39 @@ def test_seeding_twice_creates_one_company_and_only_a_fresh_key(seed, count_rows
     ] == counts
 
 
-def test_every_demo_key_authenticates_and_sees_three_warehouses(seed, client):
+def test_each_seed_rotates_the_demo_key_and_leaves_other_keys_alone(seed, client, count_rows):
     _, first_key, _ = seed()
+    first = {"Authorization": f"Bearer {first_key}"}
+    own = client.post("/api/api-keys", json={"name": "mine"}, headers=first).json["api_key"]
     _, second_key, _ = seed()
-    for key in (first_key, second_key):
-        response = client.get("/api/warehouses", headers={"Authorization": f"Bearer {key}"})
-        assert response.status_code == 200
-        assert len(response.json) == 3
-        assert all(warehouse["location"] for warehouse in response.json)
+    _, third_key, _ = seed()
+
+    def status(key):
+        return client.get("/api/warehouses", headers={"Authorization": f"Bearer {key}"})
+
+    # only the key the last seed printed is a demo key that works
+    assert [status(k).status_code for k in (first_key, second_key)] == [401, 401]
+    response = status(third_key)
+    assert response.status_code == 200
+    assert len(response.json) == 3
+    assert all(warehouse["location"] for warehouse in response.json)
+    # a key the company made itself is not the demo's to revoke
+    assert status(own).status_code == 200
+    assert count_rows(ApiKey, ApiKey.revoked_at.is_(None)) == 2
+
+
+def test_seed_demo_prints_a_working_key_and_revokes_the_one_it_printed_before(app, client):
+    outputs = [app.test_cli_runner().invoke(args=["seed-demo"]) for _ in range(2)]
+    keys = []
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        keys.append(dict(line.split("=", 1) for line in result.output.split() if "=" in line))
+    assert keys[0]["company_id"] == keys[1]["company_id"]
+    statuses = [
+        client.get("/api/warehouses", headers={"Authorization": f"Bearer {k['api_key']}"})
+        for k in keys
+    ]
+    assert [s.status_code for s in statuses] == [401, 200]
 
 
 def test_ledger_sums_to_every_stock_level_and_never_goes_negative(app, seed):

@@ -2,6 +2,7 @@
 
 import re
 
+import jsonschema_rs
 import pytest
 import sqlalchemy as sa
 
@@ -11,13 +12,13 @@ from tests.helpers import assert_problem
 
 
 def test_unknown_route_is_a_404_problem(client, company):
-    assert_problem(client.get("/api/nothing-here", headers=company.headers), 404)
-    assert_problem(client.get("/nothing"), 404)
+    assert_problem(client.get("/api/nothing-here", headers=company.headers), 404, slug="not-found")
+    assert_problem(client.get("/nothing"), 404, slug="not-found")
 
 
 def test_wrong_method_is_a_405_problem_with_allow(client, company):
     response = client.delete("/api/products", headers=company.headers)
-    assert_problem(response, 405)
+    assert_problem(response, 405, slug="method-not-allowed")
     assert "POST" in response.headers["Allow"]
 
 
@@ -38,7 +39,7 @@ def test_a_body_that_is_not_json_is_a_415_problem(client, company):
         data="name=x",
         headers={**company.headers, "Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert_problem(response, 415)
+    assert_problem(response, 415, slug="unsupported-media-type")
 
 
 def test_a_huge_body_is_a_413_problem(database_url, company):
@@ -48,7 +49,7 @@ def test_a_huge_body_is_a_413_problem(database_url, company):
         data='{"name": "' + "x" * 2000 + '"}',
         headers={**company.headers, "Content-Type": "application/json"},
     )
-    assert_problem(response, 413)
+    assert_problem(response, 413, slug="payload-too-large")
     with app.app_context():
         db.engine.dispose()
 
@@ -61,9 +62,29 @@ def test_an_unexpected_error_is_a_500_problem_without_internals(app, client, com
 
     monkeypatch.setattr(queries, "get_warehouse", broken)
     response = client.get("/api/warehouses/1", headers=company.headers)
-    body = assert_problem(response, 500)
+    body = assert_problem(response, 500, slug="internal-error")
     assert "secret" not in response.get_data(as_text=True)
     assert body["title"] == "Internal Server Error"
+
+
+def test_an_over_long_url_is_a_414_problem_before_anything_else(client, company, count_rows):
+    from app.api import MAX_URL_BYTES
+    from app.models import Warehouse
+
+    # an unknown query parameter is ignored, so only the length matters
+    under = "/api/warehouses?pad=" + "x" * (MAX_URL_BYTES - len("/api/warehouses?pad="))
+    assert len(under) == MAX_URL_BYTES
+    assert client.get(under, headers=company.headers).status_code == 200
+    for url in (under + "x", "/api/" + "p" * MAX_URL_BYTES, "/" + "p" * 20_000):
+        # with or without a key, on a route or not: the length is checked first
+        for headers in (company.headers, {}):
+            response = client.get(url, headers=headers)
+            assert_problem(response, 414, slug="uri-too-long")
+            assert response.headers["X-Request-ID"]
+    long_query = "/api/warehouses?pad=" + "x" * MAX_URL_BYTES
+    response = client.post(long_query, json={"name": "W"}, headers=company.headers)
+    assert_problem(response, 414, slug="uri-too-long")
+    assert count_rows(Warehouse) == 0
 
 
 def test_responses_say_nosniff(client):
@@ -152,3 +173,83 @@ def test_a_request_that_finds_no_free_pooled_connection_is_a_503(database_url, c
     body = assert_problem(response, 503, slug="database-unavailable")
     assert response.headers["Retry-After"] == "1"
     assert "Traceback" not in str(body)
+
+
+def _spec_schemas(client) -> dict:
+    return client.get("/api/openapi.json").json["components"]["schemas"]
+
+
+def test_the_members_409_problems_carry_are_documented(
+    client, company, make_warehouse, make_product
+):
+    """A client generated from the document must accept every problem we send:
+    each extension member is a documented property of the problem schema."""
+    headers = company.headers
+    warehouse = make_warehouse(company)["id"]
+    product = make_product(company, warehouse_id=warehouse, initial_quantity=5)["id"]
+    spare = make_product(company)["id"]
+    bundle = make_product(company, is_bundle=True)["id"]
+    components = [{"product_id": spare, "quantity": 1}]
+    put = client.put(f"/api/products/{bundle}/components", json=components, headers=headers)
+    assert put.status_code == 200, put.json
+    supplier = client.post("/api/suppliers", json={"name": "S"}, headers=headers).json["id"]
+    link = {"supplier_id": supplier}
+    linked = client.post(f"/api/products/{product}/suppliers", json=link, headers=headers)
+    assert linked.status_code == 201, linked.json
+    at = {"product_id": product, "warehouse_id": warehouse}
+    provoked = {
+        "insufficient-stock": client.post(
+            "/api/stock/sales", json={**at, "quantity": 10}, headers=headers
+        ),
+        "stock-changed": client.post(
+            "/api/stock/adjustments",
+            json={**at, "quantity": 3, "expected_quantity": 4, "reason": "count"},
+            headers=headers,
+        ),
+        "product-has-stock": client.delete(f"/api/products/{product}", headers=headers),
+        "warehouse-has-stock": client.delete(f"/api/warehouses/{warehouse}", headers=headers),
+        "product-in-bundle": client.delete(f"/api/products/{spare}", headers=headers),
+        "duplicate-supplier-link": client.post(
+            f"/api/products/{product}/suppliers", json=link, headers=headers
+        ),
+    }
+    problem = _spec_schemas(client)["Problem"]
+    validator = jsonschema_rs.validator_for(problem)
+    assert problem.get("additionalProperties", True) is not False  # RFC 9457 extensions
+    for slug, response in provoked.items():
+        body = assert_problem(response, 409, slug=slug)
+        assert set(body) - {"type", "title", "status", "detail"}, (slug, body)
+        assert not set(body) - set(problem["properties"]), (slug, body)
+        assert validator.is_valid(body), (slug, body)
+
+
+MONEY_INPUTS = [
+    ("ProductCreate", "price"),
+    ("ProductUpdate", "price"),
+    ("SupplierLinkCreate", "cost_price"),
+    ("SupplierLinkUpdate", "cost_price"),
+    ("Receipt", "unit_cost"),
+]
+MONEY_OUTPUTS = [
+    ("Product", "price"),
+    ("SupplierLink", "cost_price"),
+    ("LedgerEntry", "unit_cost"),
+    ("Alert", "cost_price"),
+]
+DOCUMENTED_MONEY = ["19.99", "0", "7.5", "9999999999.99", 19.99, 0, 7.5, 9999999999.99, 1e2]
+UNDOCUMENTED_MONEY = ["19.999", "-1", "+1", ".5", "5.", "1e2", " 1", 19.999, -1, 1e10, True]
+
+
+def test_amounts_are_documented_as_the_strings_and_numbers_the_api_accepts(client, company):
+    schemas = _spec_schemas(client)
+    for name, field_ in MONEY_OUTPUTS:
+        assert schemas[name]["properties"][field_]["type"] == "string", name
+    for name, field_ in MONEY_INPUTS:
+        documented = schemas[name]["properties"][field_]
+        assert sorted(b["type"] for b in documented["anyOf"]) == ["number", "string"], name
+    price = jsonschema_rs.validator_for(schemas["ProductCreate"]["properties"]["price"])
+    for n, amount in enumerate(DOCUMENTED_MONEY + UNDOCUMENTED_MONEY):
+        body = {"name": "P", "sku": f"SKU-{n}", "price": amount}
+        response = client.post("/api/products", json=body, headers=company.headers)
+        assert response.status_code == (201 if price.is_valid(amount) else 400), (amount,)
+        assert price.is_valid(amount) == (amount in DOCUMENTED_MONEY), amount

@@ -94,7 +94,7 @@ def test_price_is_stored_exactly(app, client, company):
         assert db.session.scalar(sa.select(Product.price)) == Decimal("9999999999.99")
 
 
-@pytest.mark.parametrize("price", ["0", 0, "0.1", 12, "12.50", 12.5, "1e2"])
+@pytest.mark.parametrize("price", ["0", 0, "0.1", 12, "12.50", 12.5, 1e2])
 def test_valid_prices_are_accepted(client, company, price):
     response = client.post(
         "/api/products", json={"name": "P", "sku": "P", "price": price}, headers=company.headers
@@ -123,6 +123,7 @@ VALID = {"name": "Widget", "sku": "W-1", "price": "1.00"}
         ({"price": None}, "price"),
         ({"price": -1}, "price"),
         ({"price": "-0.01"}, "price"),
+        ({"price": "1e2"}, "price"),  # a string amount is plain digits
         ({"price": "1.999"}, "price"),
         ({"price": 0.001}, "price"),
         ({"price": "10000000000"}, "price"),
@@ -416,6 +417,42 @@ def test_same_idempotency_key_with_a_different_body_is_a_422(client, company, co
     assert client.post("/api/products", json=VALID, headers=headers).status_code == 201
     response = client.post("/api/products", json={**VALID, "sku": "OTHER"}, headers=headers)
     assert_problem(response, 422)
+    assert count_rows(Product) == 1
+
+
+def test_a_retry_with_the_same_json_in_another_layout_replays(client, company, count_rows):
+    """The key fingerprints the parsed body: key order, white space and how a number
+    is written do not make another request."""
+    headers = {**company.headers, "Idempotency-Key": "layout", "Content-Type": "application/json"}
+    first = client.post(
+        "/api/products",
+        data='{"name": "Widget", "sku": "W-1", "price": 19.9, "low_stock_threshold": 3}',
+        headers=headers,
+    )
+    assert first.status_code == 201, first.json
+    for layout in (
+        '{"sku":"W-1","price":19.9,"low_stock_threshold":3,"name":"Widget"}',
+        '{\n  "low_stock_threshold": 3,\n  "price": 19.90,\n  "sku": "W-1",\n  "name": "Widget"\n}',
+        '{"name": "Widget", "sku": "W-1", "price": 1.99e1, "low_stock_threshold": 3}',
+        '{"name": "\\u0057idget", "sku": "W-1", "price": 19.9, "low_stock_threshold": 3}',
+    ):
+        replay = client.post("/api/products", data=layout, headers=headers)
+        assert replay.status_code == 201, (layout, replay.json)
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        assert replay.json == first.json
+    assert count_rows(Product) == 1
+
+
+def test_a_retry_whose_json_differs_in_value_is_a_422_even_when_floats_would_agree(
+    client, company, count_rows
+):
+    headers = {**company.headers, "Idempotency-Key": "exact", "Content-Type": "application/json"}
+    body = '{"name": "Widget", "sku": "W-1", "price": %s}'
+    assert client.post("/api/products", data=body % "1.1", headers=headers).status_code == 201
+    # the same float, another decimal: a different request
+    for other in ("1.1000000000000001", '"1.1"', "1.2"):
+        response = client.post("/api/products", data=body % other, headers=headers)
+        assert_problem(response, 422, slug="idempotency-key-reused")
     assert count_rows(Product) == 1
 
 

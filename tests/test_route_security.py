@@ -19,6 +19,7 @@ import os
 import pathlib
 import re
 import secrets
+import socket
 import string
 import subprocess
 import sys
@@ -892,6 +893,34 @@ def test_gunicorn_hides_its_version_echoes_the_request_id_and_logs_json(gunicorn
     assert by_id[fresh]["query"] == "page=1"
     assert "<script>" not in server.stdout.read_text()
     assert by_id["odd-path"]["path"] == '/api/no"such\nroute'
+
+
+def test_gunicorn_and_the_app_answer_an_over_long_url_with_a_problem(gunicorn_server):
+    server = gunicorn_server
+
+    def problem(status, headers, body, code, slug):
+        assert status == code, body
+        assert headers["Content-Type"] == "application/problem+json", body
+        document = json.loads(body)
+        assert document["type"] == f"urn:stockflow:problem:{slug}"
+        assert document["status"] == code and document["detail"]
+
+    # past the app's bound but within gunicorn's request line: the app answers
+    status, headers, body = server.request("GET", "/api/products?q=" + "x" * 5000)
+    problem(status, headers, body, 414, "uri-too-long")
+    assert headers["X-Request-ID"]
+    # past gunicorn's limit_request_line: gunicorn answers, in the same shape
+    status, headers, body = server.request("GET", "/api/products?q=" + "x" * 9000)
+    problem(status, headers, body, 414, "uri-too-long")
+    # a request line gunicorn cannot parse, and headers past its limit
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(b"GET /health HTTP/1.1 nonsense\r\nHost: x\r\n\r\n")
+        raw = b"".join(iter(lambda: sock.recv(65536), b""))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/problem+json" in head, raw
+    assert json.loads(body)["type"] == "urn:stockflow:problem:bad-request"
+    status, headers, body = server.request("GET", "/health", {"X-Big": "y" * 9000})
+    problem(status, headers, body, 431, "request-header-fields-too-large")
 
 
 # ---------------------------------------------------------------------------

@@ -63,7 +63,7 @@ class AlertSchema(ma.Schema):
         },
     )
     lead_time_days = ma.fields.Integer(allow_none=True)
-    cost_price = Money(allow_none=True)
+    cost_price = Money(dump_only=True, allow_none=True)
     reorder_by = ma.fields.Date(
         allow_none=True,
         metadata={"description": "stockout_date minus the lead time; null when either is null"},

@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from app.schemas import Text
+from app.schemas import Secret, Text
 
 
 class CompanyCreateSchema(ma.Schema):
@@ -22,9 +22,7 @@ class CompanySchema(ma.Schema):
 class CompanyCreatedSchema(CompanySchema):
     """A new company with its first API key, shown only this once."""
 
-    api_key = ma.fields.String(
-        dump_only=True, metadata={"description": "Plaintext key; it is never shown again."}
-    )
+    api_key = Secret(metadata={"description": "The plaintext key"})
 
 
 class ApiKeyCreateSchema(ma.Schema):
@@ -46,4 +44,4 @@ class ApiKeySchema(ma.Schema):
 class ApiKeyCreatedSchema(ApiKeySchema):
     """A new API key, with its plaintext shown only this once."""
 
-    api_key = ma.fields.String(metadata={"description": "Plaintext key; it is never shown again."})
+    api_key = Secret(metadata={"description": "The plaintext key"})

@@ -10,12 +10,12 @@ from app.extensions import db
 from app.models import ApiKey, Company
 
 
-def create_company(name: str) -> tuple[Company, str]:
+def create_company(name: str, key_name: str = "initial") -> tuple[Company, str]:
     """A new company with its first API key; returns the plaintext key."""
     company = Company(name=name)
     db.session.add(company)
     db.session.flush()
-    _, plaintext = auth.new_api_key(company.id, "initial")
+    _, plaintext = auth.new_api_key(company.id, key_name)
     return company, plaintext
 
 

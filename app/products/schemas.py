@@ -111,7 +111,10 @@ class ProductSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     sku = ma.fields.String()
-    price = Money(metadata={"description": "Exact decimal, as a string", "example": "19.99"})
+    price = Money(
+        dump_only=True,
+        metadata={"description": "Exact decimal, as a string", "example": "19.99"},
+    )
     product_type = ma.fields.String()
     low_stock_threshold = ma.fields.Integer(allow_none=True)
     is_bundle = ma.fields.Boolean()

@@ -115,7 +115,7 @@ class LedgerEntrySchema(ma.Schema):
     note = ma.fields.String(allow_none=True)
     bundle_product_id = ma.fields.Integer(allow_none=True)
     supplier_id = ma.fields.Integer(allow_none=True)
-    unit_cost = Money(allow_none=True)
+    unit_cost = Money(dump_only=True, allow_none=True)
     occurred_at = ma.fields.DateTime()
     recorded_at = ma.fields.DateTime()
 

@@ -16,7 +16,11 @@ class SupplierCreateSchema(ma.Schema):
         max_length=320,
         allow_none=True,
         validate=validate.Email(error="Not a valid email address."),
-        metadata={"format": "email"},
+        metadata={
+            "format": "email",
+            "description": "An e-mail address a mail can reach: its domain ends in a "
+            "top-level domain of 2 or more characters (not 'orders@acme.c').",
+        },
     )
     phone = Text(max_length=50, allow_none=True)
     notes = Text(max_length=5000, multiline=True, allow_none=True)
@@ -87,7 +91,9 @@ class SupplierLinkSchema(ma.Schema):
     contact_email = ma.fields.String(allow_none=True)
     supplier_sku = ma.fields.String(allow_none=True)
     cost_price = Money(
-        allow_none=True, metadata={"description": "Exact decimal, as a string", "example": "12.50"}
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Exact decimal, as a string", "example": "12.50"},
     )
     lead_time_days = ma.fields.Integer(allow_none=True)
     min_order_quantity = ma.fields.Integer()
