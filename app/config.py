@@ -3,6 +3,7 @@
 import os
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_MAX_IMPORT_BYTES = 16 * 1024 * 1024
 DEFAULT_STATEMENT_TIMEOUT_MS = 5000
 DEFAULT_CONNECT_TIMEOUT_S = 3
 DEFAULT_POOL_TIMEOUT_S = 5
@@ -99,6 +100,10 @@ def load_config(instance_path: str) -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "MAX_CONTENT_LENGTH": int(
             os.environ.get("STOCKFLOW_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+        ),
+        # POST /api/products/import only: 10,000 rows of JSON with opening stock fit
+        "STOCKFLOW_MAX_IMPORT_BYTES": int(
+            os.environ.get("STOCKFLOW_MAX_IMPORT_BYTES", DEFAULT_MAX_IMPORT_BYTES)
         ),
         # flask-smorest / OpenAPI
         "API_TITLE": "StockFlow",
