@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
-import unicodedata
 
 import marshmallow as ma
 from apispec import BasePlugin
@@ -21,10 +20,17 @@ DECIMAL_STRING = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[
 CONTROL_CHARACTER_MESSAGE = "Must not contain control characters."
 
 
+# Unicode's categories Cc (control characters) and Cs (surrogates), as one regex: the
+# per-character unicodedata loop cost ~40 us a field, too much for a 10,000-row import
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def has_control_character(text: str, allowed: str = "") -> bool:
     """Whether ``text`` holds a control character (or a lone surrogate, which no
     database can store) other than those ``allowed``."""
-    return any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in text)
+    if not allowed:
+        return _CONTROL.search(text) is not None
+    return any(c not in allowed for c in _CONTROL.findall(text))
 
 
 class Text(ma.fields.String):

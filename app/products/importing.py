@@ -31,20 +31,20 @@ import uuid
 
 import sqlalchemy as sa
 
+from app import bulk
 from app.changes import stock_changed
 from app.errors import Problem, problem_type_uri
 from app.extensions import db
-from app.models import Inventory, LedgerEntry, Product, Warehouse, dialect_insert
-from app.thresholds.queries import refresh_alert_thresholds
+from app.models import Inventory, Product, Warehouse
+from app.thresholds.queries import refresh_alert_thresholds, threshold_of
 
-CHUNK = 1000  # rows per multi-row statement (SQLite: at most 32,766 bound values)
+CHUNK = bulk.CHUNK
 MAX_IMPORT_ROWS = 10_000
 # the catalog fields an import may set; a row updates only those it lists
 CATALOG_FIELDS = ("name", "price", "product_type", "low_stock_threshold")
 CSV_COLUMNS = ("sku", "name", "price", "product_type", "low_stock_threshold", "is_bundle")
 STOCK_COLUMN = re.compile(r"stock:([0-9]{1,10})")
 INTEGER = re.compile(r"-?[0-9]{1,12}")
-THRESHOLD_PENDING = -1  # a new inventory row until its threshold is computed (same transaction)
 
 
 def _problem(status: int, slug: str, detail: str, errors: dict) -> Problem:
@@ -280,26 +280,28 @@ def _insert(company_id: int, items: list[dict]) -> dict[str, int]:
     """Insert the new products (sorted by SKU, so concurrent imports wait in one order);
     their ids by SKU. A SKU that exists by now is skipped (and not returned)."""
     created = {}
-    for chunk in _chunks(items):
-        rows = [
-            {
-                "company_id": company_id,
-                "sku": item["sku"],
-                "name": item["name"],
-                "price": item["price"],
-                "product_type": item.get("product_type", "regular"),
-                "low_stock_threshold": item.get("low_stock_threshold"),
-                "is_bundle": item.get("is_bundle", False),
-            }
-            for item in chunk
-        ]
-        statement = (
-            dialect_insert(Product)
-            .on_conflict_do_nothing(index_elements=["company_id", "sku"])
-            .returning(Product.id, Product.sku)
+    for chunk in bulk.chunks(items):
+        sql, params = bulk.values(
+            [
+                (
+                    company_id,
+                    item["sku"],
+                    item["name"],
+                    item["price"],
+                    item.get("product_type", "regular"),
+                    item.get("low_stock_threshold"),
+                    item.get("is_bundle", False),
+                )
+                for item in chunk
+            ]
         )
-        # executemany: SQLAlchemy sends it as multi-row INSERTs (insertmanyvalues)
-        created.update({sku: product_id for product_id, sku in db.session.execute(statement, rows)})
+        result = bulk.execute(
+            "INSERT INTO products (company_id, sku, name, price, product_type, "
+            f"low_stock_threshold, is_bundle) VALUES {sql} "
+            "ON CONFLICT (company_id, sku) DO NOTHING RETURNING id, sku",
+            params,
+        )
+        created.update({sku: product_id for product_id, sku in result})
     return created
 
 
@@ -351,45 +353,27 @@ def _opening_stock(company_id: int, items: list[dict], ids: dict[str, int]) -> N
         for item in items
         for stock in item["initial_stock"]
     ]
-    if not levels:
-        return
-    db.session.execute(
-        sa.insert(Inventory),
-        [
-            {
-                "company_id": company_id,
-                "product_id": p,
-                "warehouse_id": w,
-                "quantity": q,
-                "alert_threshold": THRESHOLD_PENDING,
-            }
-            for p, w, q in levels
-        ],
-    )
-    stocked = sorted({p for p, _, _ in levels})
-    for chunk in _chunks(stocked):
-        refresh_alert_thresholds(
-            company_id,
-            Inventory.product_id.in_(chunk),
-            Inventory.alert_threshold == THRESHOLD_PENDING,
+    v = sa.table("v", sa.column("product_id"), sa.column("warehouse_id"))
+    # the rule's own SQL, computed in the INSERT for every new row
+    threshold = bulk.inline_sql(threshold_of(company_id, v.c.product_id, v.c.warehouse_id), v)
+    for chunk in bulk.chunks(levels):
+        sql, params = bulk.values(chunk)
+        bulk.execute(
+            f"WITH v (product_id, warehouse_id, quantity) AS (VALUES {sql}) "
+            "INSERT INTO inventory (company_id, product_id, warehouse_id, quantity, "
+            f"alert_threshold) SELECT {company_id:d}, v.product_id, v.warehouse_id, v.quantity, "
+            f"{threshold} FROM v",
+            params,
         )
-    db.session.execute(
-        sa.insert(LedgerEntry),
-        [
-            {
-                "company_id": company_id,
-                "product_id": p,
-                "warehouse_id": w,
-                "reason": "initial",
-                "quantity_change": q,
-                "quantity_after": q,
-                "operation_id": operation_id,
-                "occurred_at": now,
-            }
-            for p, w, q in levels
-        ],
-    )
-    stock_changed(stocked)
+        sql, params = bulk.values(
+            [(company_id, p, w, "initial", q, q, operation_id, now) for p, w, q in chunk]
+        )
+        bulk.execute(
+            "INSERT INTO inventory_ledger (company_id, product_id, warehouse_id, reason, "
+            f"quantity_change, quantity_after, operation_id, occurred_at) VALUES {sql}",
+            params,
+        )
+    stock_changed({p for p, _, _ in levels})
 
 
 # -- export ---------------------------------------------------------------------------------

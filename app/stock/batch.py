@@ -25,17 +25,16 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from app import bulk
 from app.bundles import queries as bundles
 from app.changes import stock_changed
 from app.errors import Problem, problem_type_uri
 from app.extensions import db
-from app.models import Inventory, LedgerEntry, Product, Supplier, Warehouse, dialect_insert
+from app.models import Inventory, Product, Supplier, Warehouse
 from app.schemas import MAX_INT as MAX_QUANTITY
 from app.schemas import TWO_PLACES
 from app.thresholds.queries import refresh_alert_thresholds
 
-# rows per multi-row statement: SQLite allows 32,766 bound values in one statement
-CHUNK = 1000
 # an inventory row created by a batch, until its threshold is computed (same transaction)
 THRESHOLD_PENDING = -1
 REASONS = {"receipt": "receipt", "sale": "sale", "return": "return"}
@@ -240,40 +239,28 @@ def _lock(company_id: int, rows: list[tuple[int, int]]) -> dict[tuple[int, int],
     missing rows would take the new rows first and could deadlock against them."""
     levels = {}
     pending = []
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        insert = dialect_insert(Inventory).values(
-            [
-                {
-                    "company_id": company_id,
-                    "product_id": p,
-                    "warehouse_id": w,
-                    "quantity": 0,
-                    "alert_threshold": THRESHOLD_PENDING,
-                }
-                for w, p in chunk
-            ]
+    for chunk in bulk.chunks(rows):
+        sql, params = bulk.values([(company_id, p, w, 0, THRESHOLD_PENDING) for w, p in chunk])
+        result = bulk.execute(
+            "INSERT INTO inventory (company_id, product_id, warehouse_id, quantity, "
+            f"alert_threshold) VALUES {sql} "
+            "ON CONFLICT (company_id, product_id, warehouse_id) "
+            "DO UPDATE SET quantity = inventory.quantity "
+            "RETURNING warehouse_id, product_id, quantity, alert_threshold",
+            params,
         )
-        statement = insert.on_conflict_do_update(
-            index_elements=["company_id", "product_id", "warehouse_id"],
-            set_={"quantity": Inventory.quantity},
-        ).returning(
-            Inventory.warehouse_id,
-            Inventory.product_id,
-            Inventory.quantity,
-            Inventory.alert_threshold,
-        )
-        for w, p, quantity, threshold in db.session.execute(statement):
+        for w, p, quantity, threshold in result:
             levels[(w, p)] = quantity
             if threshold == THRESHOLD_PENDING:
                 pending.append(p)
     if pending:
-        # the new rows' thresholds, all in one statement (the rule lives in thresholds)
-        refresh_alert_thresholds(
-            company_id,
-            Inventory.product_id.in_(sorted(set(pending))),
-            Inventory.alert_threshold == THRESHOLD_PENDING,
-        )
+        # the new rows' thresholds, in one statement (the rule lives in thresholds)
+        for chunk in bulk.chunks(sorted(set(pending))):
+            refresh_alert_thresholds(
+                company_id,
+                Inventory.product_id.in_(chunk),
+                Inventory.alert_threshold == THRESHOLD_PENDING,
+            )
     return levels
 
 
@@ -342,63 +329,75 @@ def _simulate(items: list[Item], levels: dict, refusals: Refusals) -> list[tuple
 def _write_levels(company_id: int, levels: dict, rows: list[tuple[int, int]]) -> None:
     """Every touched row's final level: one multi-row UPDATE ... FROM (VALUES ...) per chunk
     (a CTE, whose column names both PostgreSQL and SQLite accept)."""
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        params = {"company_id": company_id}
-        values = []
-        for i, (w, p) in enumerate(chunk):
-            values.append(f"(:p{i}, :w{i}, :q{i})")
-            params.update({f"p{i}": p, f"w{i}": w, f"q{i}": levels[(w, p)]})
-        db.session.execute(
-            sa.text(
-                "WITH v (product_id, warehouse_id, quantity) AS (VALUES "
-                + ", ".join(values)
-                + ") UPDATE inventory SET quantity = v.quantity, updated_at = CURRENT_TIMESTAMP "
-                "FROM v WHERE inventory.company_id = :company_id "
-                "AND inventory.product_id = v.product_id "
-                "AND inventory.warehouse_id = v.warehouse_id"
-            ),
-            params,
+    for chunk in bulk.chunks(rows):
+        sql, params = bulk.values([(p, w, levels[(w, p)]) for w, p in chunk])
+        bulk.execute(
+            f"WITH v (product_id, warehouse_id, quantity) AS (VALUES {sql}) "
+            "UPDATE inventory SET quantity = v.quantity, updated_at = CURRENT_TIMESTAMP "
+            "FROM v WHERE inventory.company_id = {mark} "
+            "AND inventory.product_id = v.product_id AND inventory.warehouse_id = v.warehouse_id",
+            [*params, company_id],
         )
 
 
+LEDGER_COLUMNS = (
+    "company_id",
+    "product_id",
+    "warehouse_id",
+    "reason",
+    "quantity_change",
+    "quantity_after",
+    "operation_id",
+    "reference",
+    "note",
+    "bundle_product_id",
+    "supplier_id",
+    "unit_cost",
+    "occurred_at",
+)
+
+
 def _write_ledger(company_id: int, operation_id: str, now: dt.datetime, entries) -> list[dict]:
-    """The ledger rows, in one multi-row INSERT per chunk (SQLAlchemy's insertmanyvalues:
-    the statement is compiled once and sent with up to 1,000 rows a time); the rows as
-    the API shows them."""
+    """The ledger rows, one multi-row INSERT per chunk; the rows as the API shows them.
+
+    Ids come from the sequence in VALUES order, so the returned ids, sorted, belong to
+    the rows in the order they were sent."""
     rows = []
     for item, p, w, delta, reason, level in entries:
         data = item.data
         rows.append(
-            {
-                "company_id": company_id,
-                "product_id": p,
-                "warehouse_id": w,
-                "reason": reason,
-                "quantity_change": delta,
-                "quantity_after": level,
-                "operation_id": operation_id,
-                "reference": data.get("reference"),
-                "note": data["reason"] if item.kind == "adjustment" else data.get("note"),
-                "bundle_product_id": item.bundle_product_id,
-                "supplier_id": data.get("supplier_id"),
-                "unit_cost": data.get("unit_cost"),
-                "occurred_at": data.get("occurred_at") or now,
-            }
+            (
+                company_id,
+                p,
+                w,
+                reason,
+                delta,
+                level,
+                operation_id,
+                data.get("reference"),
+                data["reason"] if item.kind == "adjustment" else data.get("note"),
+                item.bundle_product_id,
+                data.get("supplier_id"),
+                data.get("unit_cost"),
+                data.get("occurred_at") or now,
+            )
         )
-    if not rows:
-        return []
-    returned = db.session.execute(
-        sa.insert(LedgerEntry).returning(
-            LedgerEntry.id, LedgerEntry.recorded_at, sort_by_parameter_order=True
-        ),
-        rows,
-    ).all()
-    for row, (entry_id, recorded_at) in zip(rows, returned, strict=True):
-        del row["company_id"]
-        row["id"] = entry_id
-        row["recorded_at"] = recorded_at
-    return rows
+    written = []
+    for chunk in bulk.chunks(rows):
+        sql, params = bulk.values(chunk)
+        returned = sorted(
+            bulk.execute(
+                f"INSERT INTO inventory_ledger ({', '.join(LEDGER_COLUMNS)}) VALUES {sql} "
+                "RETURNING id, recorded_at",
+                params,
+            ).all()
+        )
+        for row, (entry_id, recorded_at) in zip(chunk, returned, strict=True):
+            entry = dict(zip(LEDGER_COLUMNS[1:], row[1:], strict=True))
+            entry["id"] = entry_id
+            entry["recorded_at"] = bulk.utc(recorded_at)
+            written.append(entry)
+    return written
 
 
 def as_json(result: dict) -> dict:
