@@ -562,3 +562,16 @@ def test_the_import_command_imports_a_file_in_chunks_with_a_summary(
     assert "products.12.price" in failed.output and "Rows before 10 were imported" in failed.output
     missing = runner.invoke(args=["import-products", str(path), "--company", "999"])
     assert missing.exit_code != 0 and "No company 999" in missing.output
+
+
+@pytest.mark.parametrize("value", ["maybe", "\x00", "1\n", "' OR '1'='1"])
+def test_a_bad_dry_run_flag_is_a_400_naming_it(app, client, company, value):
+    before = snapshot(app)
+    response = client.post(
+        "/api/products/import",
+        query_string={"dry_run": value},
+        json={"products": [{"sku": "A", "name": "a", "price": 1}]},
+        headers=company.headers,
+    )
+    assert_problem(response, 400, "dry_run")
+    assert snapshot(app) == before
