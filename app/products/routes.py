@@ -130,7 +130,7 @@ def wants_csv(query: dict) -> bool:
     return request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
 
 
-CSV_RESPONSE = {"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+CSV_RESPONSE = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
 @bp.route("/export")

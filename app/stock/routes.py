@@ -137,7 +137,7 @@ def post_batch(data):
 class Levels(MethodView):
     @bp.arguments(LevelsQuerySchema, location="query")
     @bp.response(200, StockLevelRowSchema(many=True))
-    @bp.doc(responses={"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+    @bp.doc(responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
     def get(self, query):
         """Every stock level (product, warehouse), as JSON or CSV (streamed)
 
