@@ -12,6 +12,7 @@ from app.stock import batch, export, queries, service
 from app.stock.schemas import (
     BATCH_ITEM_SCHEMAS,
     AdjustmentSchema,
+    BatchProblemSchema,
     BatchSchema,
     LedgerPageSchema,
     LedgerQuerySchema,
@@ -114,7 +115,10 @@ def _document_batch_items(_state):
 @transactional
 @bp.arguments(BatchSchema)
 @bp.response(201, OperationResultSchema)
-@bp.alt_response(409, description="An operation was refused (e.g. not enough stock)")
+@bp.alt_response(400, schema=BatchProblemSchema, description="An operation is invalid")
+@bp.alt_response(
+    409, schema=BatchProblemSchema, description="An operation was refused (e.g. not enough stock)"
+)
 def post_batch(data):
     """Apply up to 1,000 stock operations of any kind, all or nothing
 

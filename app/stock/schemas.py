@@ -5,6 +5,7 @@ import datetime as dt
 import marshmallow as ma
 from marshmallow import validate
 
+from app.errors import ProblemSchema
 from app.models import LEDGER_REASONS
 from app.schemas import (
     Id,
@@ -291,3 +292,25 @@ class StockLevelRowSchema(ma.Schema):
     sku = ma.fields.String()
     warehouse_id = ma.fields.Integer()
     quantity = ma.fields.Integer()
+
+
+class RefusedItemSchema(ma.Schema):
+    """Why one item of a batch was refused, with the facts a client needs to act."""
+
+    index = ma.fields.Integer(metadata={"description": "The item's position in operations"})
+    field = ma.fields.String()
+    problem = ma.fields.String(
+        metadata={"description": "validation-error, insufficient-stock, stock-limit, ..."}
+    )
+    product_id = ma.fields.Integer()
+    warehouse_id = ma.fields.Integer()
+    available = ma.fields.Integer()
+    requested = ma.fields.Integer()
+    current_quantity = ma.fields.Integer()
+    expected_quantity = ma.fields.Integer()
+
+
+class BatchProblemSchema(ProblemSchema):
+    """A refused batch: the problem, plus each refused item."""
+
+    items = ma.fields.List(ma.fields.Nested(RefusedItemSchema))
