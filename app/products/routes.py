@@ -81,22 +81,6 @@ class ProductItem(MethodView):
         service.archive_product(auth.current_company_id(), product_id)
 
 
-IMPORT_DOC = """Create or update (by SKU) up to 10,000 products, all or nothing
-
-The body is JSON, `{"products": [...]}` with each item a `POST /api/products` body,
-or `text/csv` with a header row: `sku`, `name`, `price`, `product_type`,
-`low_stock_threshold`, `is_bundle`, and opening stock as one `stock:<warehouse_id>`
-column per warehouse or a `warehouse_id` + `quantity` pair (an empty cell is a
-field not given). A product whose SKU exists gets the fields its row lists; a new
-one is created with its opening stock (an `initial` ledger row per warehouse).
-Opening stock for an existing SKU is ignored and counted in `stock_ignored`.
-`?dry_run=true` checks everything and writes nothing. A bad row refuses the
-import: a 400 (or a 409 for SKUs of deleted products) whose `errors` name
-`products.<row>.<field>` (row from 0; in a CSV, line = row + 2). Accepts an
-`Idempotency-Key` header; the body may be up to `STOCKFLOW_MAX_IMPORT_BYTES`.
-"""
-
-
 @bp.before_request
 def _import_body_limit():
     """The import takes up to 10,000 rows: a larger body than other routes."""
@@ -113,9 +97,21 @@ CSV_BODIES["products.import_products"] = importing.csv_to_products
 @bp.arguments(ProductImportSchema)
 @bp.response(200, ImportResultSchema)
 @bp.alt_response(409, description="A SKU belongs to a deleted product")
-@bp.doc(description=IMPORT_DOC.split("\n", 2)[2], summary=IMPORT_DOC.split("\n", 1)[0])
 def import_products(query, data):
-    """Create or update (by SKU) up to 10,000 products, all or nothing"""
+    """Create or update (by SKU) up to 10,000 products, all or nothing
+
+    The body is JSON, `{"products": [...]}` with each item a `POST /api/products` body,
+    or `text/csv` with a header row: `sku`, `name`, `price`, `product_type`,
+    `low_stock_threshold`, `is_bundle`, and opening stock as one `stock:<warehouse_id>`
+    column per warehouse or a `warehouse_id` + `quantity` pair (an empty cell is a
+    field not given). A product whose SKU exists gets the fields its row lists; a new
+    one is created with its opening stock (an `initial` ledger row per warehouse).
+    Opening stock for an existing SKU is ignored and counted in `stock_ignored`.
+    `?dry_run=true` checks everything and writes nothing. A bad row refuses the
+    import: a 400 (or a 409 for SKUs of deleted products) whose `errors` name
+    `products.<row>.<field>` (row from 0; in a CSV, line = row + 2). Accepts an
+    `Idempotency-Key` header; the body may be up to `STOCKFLOW_MAX_IMPORT_BYTES`.
+    """
     result = importing.import_products(
         auth.current_company_id(), data["products"], dry_run=query["dry_run"]
     )
