@@ -575,3 +575,51 @@ def test_a_bad_dry_run_flag_is_a_400_naming_it(app, client, company, value):
     )
     assert_problem(response, 400, "dry_run")
     assert snapshot(app) == before
+
+
+def test_new_rows_get_the_threshold_that_threshold_of_computes(app, client, company, warehouses):
+    a, b = warehouses
+    client.put(
+        "/api/product-types/special", json={"low_stock_threshold": 33}, headers=company.headers
+    )
+    client.put(
+        "/api/product-types/fast_moving", json={"low_stock_threshold": 21}, headers=company.headers
+    )
+    rows = [
+        {
+            "sku": f"TH-{i}",
+            "name": "t",
+            "price": 1,
+            "product_type": kind,
+            "low_stock_threshold": own,
+            "initial_stock": [
+                {"warehouse_id": a, "quantity": 1},
+                {"warehouse_id": b, "quantity": 0},
+            ],
+        }
+        for i, (kind, own) in enumerate(
+            (k, o)
+            for k in ("regular", "fast_moving", "slow_moving", "special", "odd")
+            for o in (None, 0, 7)
+        )
+    ]
+    assert post_json(client, company, rows).status_code == 200
+    before = snapshot(app)["inventory"]
+    with app.app_context():
+        from app.thresholds.queries import refresh_alert_thresholds
+
+        refresh_alert_thresholds(company.id)  # threshold_of, the rule's SQL
+        db.session.flush()
+        after = sorted(
+            db.session.execute(
+                sa.select(
+                    Inventory.product_id,
+                    Inventory.warehouse_id,
+                    Inventory.quantity,
+                    Inventory.alert_threshold,
+                )
+            ).all()
+        )
+        db.session.rollback()
+    assert after == before
+    assert {row[3] for row in before} == {0, 7, 10, 21, 5, 33}
