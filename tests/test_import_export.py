@@ -11,6 +11,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from app import changes
 from app.extensions import db
 from app.models import IdempotencyKey, Inventory, LedgerEntry, Product
 from tests.conftest import build_app
@@ -189,6 +190,8 @@ def test_changing_a_type_or_threshold_by_import_recomputes_the_alert_thresholds(
 def test_a_dry_run_checks_everything_and_writes_nothing(app, client, company, warehouses):
     a, _ = warehouses
     before = snapshot(app)
+    with app.app_context():
+        version = changes.version(company.id)
     ok = post_csv(client, company, f"sku,name,price,stock:{a}\nD-1,D,1,5\n", "?dry_run=true")
     assert ok.status_code == 200, ok.json
     assert ok.json["dry_run"] is True and ok.json["created"] == 1
@@ -196,6 +199,8 @@ def test_a_dry_run_checks_everything_and_writes_nothing(app, client, company, wa
     bad = post_csv(client, company, "sku,name,price,stock:999\nD-1,D,1,5\n", "?dry_run=true")
     assert_problem(bad, 400, "products.0.initial_stock.0.warehouse_id")
     assert snapshot(app) == before
+    with app.app_context():
+        assert changes.version(company.id) == version  # pollers see no change
 
 
 def test_an_import_replays_with_its_idempotency_key(app, client, company, warehouses):

@@ -5,7 +5,7 @@ import json
 from flask import Response, current_app, request, stream_with_context, url_for
 from flask.views import MethodView
 
-from app import auth
+from app import auth, changes
 from app.api import CSV_BODIES, Blueprint, paginate, transactional
 from app.products import importing, service
 from app.products.schemas import (
@@ -112,6 +112,8 @@ def import_products(query, data):
     `products.<row>.<field>` (row from 0; in a CSV, line = row + 2). Accepts an
     `Idempotency-Key` header; the body may be up to `STOCKFLOW_MAX_IMPORT_BYTES`.
     """
+    if query["dry_run"]:
+        changes.only_stock()  # and no stock either: a dry run changes no data version
     result = importing.import_products(
         auth.current_company_id(), data["products"], dry_run=query["dry_run"]
     )
