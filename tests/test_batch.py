@@ -380,6 +380,8 @@ BAD_ITEMS = [
     ([{"product_id": 1, "warehouse_id": 1, "quantity": 1}], "operations.0.type"),
     ([{"type": "steal", "product_id": 1}], "operations.0.type"),
     ([{"type": 5}], "operations.0.type"),
+    ([{"type": ["sale"]}], "operations.0.type"),  # unhashable: was a 500 (fuzzer)
+    ([{"type": {}}], "operations.0.type"),
     ([{"type": "sale", "product_id": 1, "warehouse_id": 1}], "operations.0.quantity"),
     (
         [{"type": "sale", "product_id": 1, "warehouse_id": 1, "quantity": 0}],
