@@ -747,10 +747,13 @@ def test_a_batch_racing_an_archive_never_strands_stock(
     with app.app_context():
         stranded = db.session.execute(
             sa.text(
-                "SELECT count(*) FROM inventory i JOIN products p ON p.id = i.product_id "
-                "JOIN warehouses w ON w.id = i.warehouse_id WHERE i.quantity > 0 "
+                "SELECT count(*) FROM inventory i "
+                "JOIN products p ON p.company_id = i.company_id AND p.id = i.product_id "
+                "JOIN warehouses w ON w.company_id = i.company_id AND w.id = i.warehouse_id "
+                "WHERE i.company_id = :company AND i.quantity > 0 "
                 "AND (p.archived_at IS NOT NULL OR w.archived_at IS NOT NULL)"
-            )
+            ),
+            {"company": company.id},
         ).scalar_one()
     assert stranded == 0
     ledger_matches_levels(app)
