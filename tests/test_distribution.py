@@ -75,7 +75,9 @@ def _snapshot(url: str) -> dict[str, list]:
     try:
         with engine.connect() as connection:
             snapshot = {}
-            for name in db.metadata.tables:
+            present = set(sa.inspect(connection).get_table_names())
+            # tables of later migrations are not there yet
+            for name in [name for name in db.metadata.tables if name in present]:
                 columns = [c["name"] for c in sa.inspect(connection).get_columns(name)]
                 rows = connection.execute(
                     sa.text(f"SELECT {', '.join(columns)} FROM {name} ORDER BY {columns[0]}")
@@ -99,7 +101,8 @@ def test_company_first_keys_upgrade_keeps_every_demo_row_and_old_keys_and_downgr
     before = _snapshot(scratch_database_url)
     assert len(before["inventory_ledger"]) > 1000 and before["products"]
 
-    command.upgrade(config, "head")
+    # the migration under test (later ones add columns the snapshot would show)
+    command.upgrade(config, "0006")
     assert _snapshot(scratch_database_url) == before
     app = build_app(scratch_database_url)
     client = app.test_client()
