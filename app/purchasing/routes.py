@@ -23,10 +23,8 @@ bp = Blueprint(
 )
 
 
-def _shown(order, status=200):
-    company_id = auth.current_company_id()
-    location = url_for("purchasing.PurchaseOrderItem", purchase_order_id=order.id)
-    return queries.order_view(company_id, order), status, {"Location": location}
+def _shown(order):
+    return queries.order_view(auth.current_company_id(), order)
 
 
 @bp.route("/purchase-orders")
@@ -50,7 +48,9 @@ class PurchaseOrders(MethodView):
         without `unit_cost` takes the link's `cost_price`. Bundles are refused (a
         bundle holds no stock; order its components). Accepts an `Idempotency-Key`.
         """
-        return _shown(service.create_order(auth.current_company_id(), data), 201)
+        order = service.create_order(auth.current_company_id(), data)
+        location = url_for("purchasing.PurchaseOrderItem", purchase_order_id=order.id)
+        return _shown(order), {"Location": location}
 
 
 @bp.route("/purchase-orders/<id:purchase_order_id>")
@@ -109,7 +109,7 @@ def receipts(data, purchase_order_id):
     `allow_over_receipt` is true. Concurrent receipts of one order take turns.
     Accepts an `Idempotency-Key`.
     """
-    return _shown(service.receive(auth.current_company_id(), purchase_order_id, data), 201)
+    return _shown(service.receive(auth.current_company_id(), purchase_order_id, data))
 
 
 @bp.route("/purchase-orders/from-alerts", methods=["POST"])

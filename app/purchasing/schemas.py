@@ -1,5 +1,7 @@
 """Purchase orders as the API takes and shows them."""
 
+import datetime as dt
+
 import marshmallow as ma
 from marshmallow import validate
 
@@ -18,6 +20,18 @@ from app.stock.schemas import OccurredAt
 
 MAX_LINES = 500
 MAX_ALERTS = 1000
+MAX_EXPECTED_YEARS = 10
+
+
+class ExpectedAt(UtcDateTime):
+    """When the goods are expected: an ISO 8601 time (UTC if no offset), at most
+    ten years ahead (further is a typo, not a plan)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        when = super()._deserialize(value, attr, data, **kwargs)
+        if when > dt.datetime.now(dt.UTC) + dt.timedelta(days=365 * MAX_EXPECTED_YEARS):
+            raise ma.ValidationError(f"Must be within {MAX_EXPECTED_YEARS} years from now.")
+        return when
 
 
 class OrderLineInSchema(ma.Schema):
@@ -42,7 +56,9 @@ class OrderCreateSchema(ma.Schema):
         validate=validate.Length(min=1, max=MAX_LINES),
         metadata={"description": "One line per product (a product listed twice is a 400)"},
     )
-    expected_at = UtcDateTime(allow_none=True, metadata={"description": "Expected delivery"})
+    expected_at = ExpectedAt(
+        allow_none=True, metadata={"description": "Expected delivery (within 10 years)"}
+    )
     reference = Text(max_length=255, allow_none=True)
     notes = Text(max_length=5000, multiline=True, allow_none=True)
 
