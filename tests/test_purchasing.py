@@ -602,7 +602,7 @@ def test_from_alerts_drafts_one_order_per_supplier_and_warehouse(
     assert_problem(
         post(client, company, "/api/purchase-orders/from-alerts", {"product_ids": [999999]}),
         400,
-        "product_ids",
+        "product_ids.0",
     )
 
 

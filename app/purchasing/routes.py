@@ -114,7 +114,7 @@ def receipts(data, purchase_order_id):
 
 @bp.route("/purchase-orders/from-alerts", methods=["POST"])
 @transactional
-@bp.arguments(FromAlertsSchema)
+@bp.arguments(FromAlertsSchema, required=False)
 @bp.response(201, FromAlertsResultSchema)
 def from_alerts(data):
     """Draft purchase orders from the low-stock alerts

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from app.alerts.queries import low_stock_alerts
 from app.changes import stock_changed
-from app.errors import Problem, conflict, field_error, not_found, problem_type_uri
+from app.errors import Problem, conflict, not_found, problem_type_uri
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
 from app.models import (
@@ -409,9 +409,14 @@ def orders_from_alerts(company_id: int, data: dict, today: dt.date) -> dict:
     wanted = None
     if data.get("product_ids"):
         wanted = set(data["product_ids"])
-        unknown = wanted - owned_ids(Product, company_id, wanted)
-        if unknown:
-            raise field_error("product_ids", f"Unknown product(s): {sorted(unknown)}.")
+        known = owned_ids(Product, company_id, wanted)
+        errors = {
+            f"product_ids.{i}": ["Unknown product."]
+            for i, product_id in enumerate(data["product_ids"])
+            if product_id not in known
+        }
+        if errors:
+            raise _invalid(errors, "Some products are unknown.")
     args = {
         "days": data["days"],
         "warehouse_id": data.get("warehouse_id"),
