@@ -278,6 +278,27 @@ def _a_working_day(client) -> None:
     call("GET", f"/api/stock/ledger?product_id={products[0]}&limit=2")
     alerts = call("GET", f"/api/companies/{tenant['id']}/alerts/low-stock")
     assert alerts["total_alerts"] >= 1
+    drafts = call("POST", "/api/purchase-orders/from-alerts", {"warehouse_id": w1}, 201)
+    assert drafts["purchase_orders"]
+    order_body = {
+        "supplier_id": supplier,
+        "warehouse_id": w1,
+        "lines": [{"product_id": products[0], "quantity": 10}],
+    }
+    order = call("POST", "/api/purchase-orders", order_body, 201)["id"]
+    call("PATCH", f"/api/purchase-orders/{order}", {"notes": "rush", "expected_at": None})
+    call("POST", f"/api/purchase-orders/{order}/submit")
+    receipt = {"lines": [{"product_id": products[0], "quantity": 4}], "reference": "ASN-1"}
+    call("POST", f"/api/purchase-orders/{order}/receipts", receipt, 201)
+    call(
+        "POST",
+        f"/api/purchase-orders/{order}/receipts",
+        {**receipt, "lines": [{"product_id": products[0], "quantity": 7}]},
+        409,
+    )
+    call("GET", f"/api/purchase-orders?status=partially_received&product_id={products[0]}")
+    call("GET", f"/api/purchase-orders/{order}")
+    call("POST", f"/api/purchase-orders/{drafts['purchase_orders'][0]['id']}/cancel")
     call("DELETE", f"/api/products/{products[1]}/reorder-rules/{w1}", status=204)
     call("DELETE", "/api/product-types/fast_moving", status=204)
     call("DELETE", f"/api/products/{products[0]}/suppliers/{supplier}", status=204)
