@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.config import engine_options
 from app.extensions import db
 from app.models import (
     Inventory,
@@ -20,6 +21,7 @@ from app.models import (
     PurchaseOrderLine,
 )
 from app.purchasing import queries
+from tests.conftest import build_app
 from tests.helpers import assert_problem
 
 ROUNDS = 20
@@ -771,3 +773,23 @@ def test_receipt_racing_an_archive_never_strands_stock(
         if receipt.status_code == 409:
             assert receipt.json["type"].endswith(f"{what}-archived")
             assert level(app, product, warehouse) == 0
+
+
+@pytest.mark.postgres
+def test_on_order_and_lead_times_each_run_on_one_shard(database_url, client, company, shop):
+    """With Citus told to refuse a statement that needs more than one shard (inert on
+    plain PostgreSQL), the alerts' two hooks still answer."""
+    order = submitted(client, company, shop)
+    receive(client, company, order["id"], [(shop["bolt"], 1)], 201)
+    options = engine_options(database_url)
+    options["connect_args"]["options"] += " -c citus.multi_task_query_log_level=error"
+    app = build_app(database_url, SQLALCHEMY_ENGINE_OPTIONS=options)
+    with app.app_context():
+        try:
+            pairs = [(shop["bolt"], shop["warehouse"]), (shop["nut"], shop["warehouse"])]
+            assert queries.on_order(company.id, pairs)[pairs[0]]["on_order"] == 99
+            links = [(shop["supplier"], shop["bolt"])]
+            assert queries.lead_times(company.id, links)[links[0]]["lead_time_days"] == 9
+        finally:
+            db.session.remove()
+            db.engine.dispose()
