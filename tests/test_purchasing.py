@@ -207,6 +207,37 @@ def test_draft_is_changed_with_lines_replaced_atomically(client, company, shop):
     assert [(line["product_id"], line["quantity"]) for line in after["lines"]] == [(shop["nut"], 7)]
 
 
+def test_changing_the_supplier_checks_every_line_against_the_new_one(client, company, shop):
+    order = create(client, company, shop)
+    path = f"/api/purchase-orders/{order['id']}"
+    response = client.patch(
+        path, json={"supplier_id": shop["other_supplier"]}, headers=company.headers
+    )
+    assert_problem(response, 400, "lines.0.product_id", "lines.1.product_id")
+    assert client.get(path, headers=company.headers).json == order
+    changed = client.patch(
+        path,
+        json={
+            "supplier_id": shop["other_supplier"],
+            "lines": [{"product_id": shop["washer"], "quantity": 3}],
+        },
+        headers=company.headers,
+    )
+    assert changed.status_code == 200, changed.json
+    assert changed.json["supplier_id"] == shop["other_supplier"]
+    assert changed.json["total_cost"] == "0.00"  # the link has no cost price
+
+
+def test_submitting_with_an_archived_product_is_a_409_and_stays_a_draft(client, company, shop):
+    order = create(client, company, shop)
+    assert client.delete(f"/api/products/{shop['nut']}", headers=company.headers).status_code == 204
+    response = post(client, company, f"/api/purchase-orders/{order['id']}/submit")
+    body = assert_problem(response, 409, slug="product-archived")
+    assert body["product_id"] == shop["nut"]
+    after = client.get(f"/api/purchase-orders/{order['id']}", headers=company.headers).json
+    assert after["status"] == "draft" and after["ordered_at"] is None
+
+
 def test_changing_an_ordered_order_is_a_409_and_changes_nothing(client, company, shop):
     order = submitted(client, company, shop)
     response = client.patch(
