@@ -20,7 +20,6 @@ import datetime as dt
 import sqlalchemy as sa
 
 from app.alerts.queries import low_stock_alerts
-from app.changes import stock_changed
 from app.errors import Problem, conflict, not_found, problem_type_uri
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
@@ -323,7 +322,6 @@ def receive(company_id: int, order_id: int, data: dict) -> PurchaseOrder:
         occurred_at=when,
         reference=data.get("reference"),
     )
-    stock_changed(arriving)
     for product_id, quantity in arriving.items():
         lines[product_id].quantity_received += quantity
     _observe_lead_times(order, first, when or dt.datetime.now(dt.UTC))
