@@ -354,5 +354,79 @@ ALTER TABLE supplier_products ADD CONSTRAINT fk_supplier_products_company_id_sup
 
 UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005b';
 
+-- Running upgrade 0006 -> 0008
+
+CREATE TABLE purchase_orders (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    supplier_id INTEGER NOT NULL,
+    warehouse_id INTEGER NOT NULL,
+    status VARCHAR(20) DEFAULT 'draft' NOT NULL,
+    reference VARCHAR(255),
+    notes TEXT,
+    expected_at TIMESTAMP WITH TIME ZONE,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    ordered_at TIMESTAMP WITH TIME ZONE,
+    received_at TIMESTAMP WITH TIME ZONE,
+    cancelled_at TIMESTAMP WITH TIME ZONE,
+    CONSTRAINT pk_purchase_orders PRIMARY KEY (company_id, id),
+    CONSTRAINT ck_purchase_orders_status_known CHECK (status IN ('draft', 'ordered', 'partially_received', 'received', 'cancelled')),
+    CONSTRAINT fk_purchase_orders_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT fk_purchase_orders_company_id_supplier_id_suppliers FOREIGN KEY(company_id, supplier_id) REFERENCES suppliers (company_id, id),
+    CONSTRAINT fk_purchase_orders_company_id_warehouse_id_warehouses FOREIGN KEY(company_id, warehouse_id) REFERENCES warehouses (company_id, id)
+);
+
+CREATE INDEX ix_purchase_orders_company_id_status ON purchase_orders (company_id, status);
+
+CREATE INDEX ix_purchase_orders_company_id_supplier_id ON purchase_orders (company_id, supplier_id);
+
+CREATE INDEX ix_purchase_orders_company_id_warehouse_id_status ON purchase_orders (company_id, warehouse_id, status);
+
+CREATE TABLE purchase_order_lines (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    purchase_order_id INTEGER NOT NULL,
+    product_id INTEGER NOT NULL,
+    quantity_ordered INTEGER NOT NULL,
+    quantity_received INTEGER DEFAULT '0' NOT NULL,
+    unit_cost NUMERIC(12, 2),
+    CONSTRAINT pk_purchase_order_lines PRIMARY KEY (company_id, id),
+    CONSTRAINT ck_purchase_order_lines_quantity_ordered_positive CHECK (quantity_ordered > 0),
+    CONSTRAINT ck_purchase_order_lines_quantity_received_non_negative CHECK (quantity_received >= 0),
+    CONSTRAINT ck_purchase_order_lines_unit_cost_non_negative CHECK (unit_cost IS NULL OR unit_cost >= 0),
+    CONSTRAINT fk_purchase_order_lines_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT fk_purchase_order_lines_purchase_orders FOREIGN KEY(company_id, purchase_order_id) REFERENCES purchase_orders (company_id, id) ON DELETE CASCADE,
+    CONSTRAINT fk_purchase_order_lines_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id),
+    CONSTRAINT uq_purchase_order_lines_order_product UNIQUE (company_id, purchase_order_id, product_id)
+);
+
+CREATE INDEX ix_purchase_order_lines_company_id_product_id ON purchase_order_lines (company_id, product_id);
+
+CREATE TABLE lead_time_observations (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    supplier_id INTEGER NOT NULL,
+    product_id INTEGER NOT NULL,
+    purchase_order_id INTEGER NOT NULL,
+    days INTEGER NOT NULL,
+    observed_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    CONSTRAINT pk_lead_time_observations PRIMARY KEY (company_id, id),
+    CONSTRAINT ck_lead_time_observations_days_non_negative CHECK (days >= 0),
+    CONSTRAINT fk_lead_time_observations_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT fk_lead_time_observations_company_id_supplier_id_suppliers FOREIGN KEY(company_id, supplier_id) REFERENCES suppliers (company_id, id),
+    CONSTRAINT fk_lead_time_observations_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id),
+    CONSTRAINT fk_lead_time_observations_purchase_orders FOREIGN KEY(company_id, purchase_order_id) REFERENCES purchase_orders (company_id, id) ON DELETE CASCADE,
+    CONSTRAINT uq_lead_time_observations_order_product UNIQUE (company_id, purchase_order_id, product_id)
+);
+
+CREATE INDEX ix_lead_time_observations_link ON lead_time_observations (company_id, supplier_id, product_id, observed_at);
+
+ALTER TABLE inventory_ledger ADD COLUMN purchase_order_id INTEGER;
+
+ALTER TABLE inventory_ledger ADD CONSTRAINT fk_inventory_ledger_purchase_orders FOREIGN KEY(company_id, purchase_order_id) REFERENCES purchase_orders (company_id, id);
+
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0006';
+
 COMMIT;
 

@@ -95,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
     from app.dashboard.routes import page as dashboard_page
     from app.extensions import api
     from app.products.routes import bp as products_bp
+    from app.purchasing.routes import bp as purchasing_bp
     from app.stock.routes import bp as stock_bp
     from app.suppliers.routes import bp as suppliers_bp
     from app.thresholds.routes import bp as thresholds_bp
@@ -109,6 +110,7 @@ def register_blueprints(app: Flask) -> None:
         suppliers_bp,
         thresholds_bp,
         stock_bp,
+        purchasing_bp,
         alerts_bp,
         dashboard_api_bp,
     ):

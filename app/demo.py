@@ -12,6 +12,13 @@ and received after the supplier's lead time, now and then a spoilage write-off o
 a cycle-count correction, and a few bundle sales booked as sales of their
 components. A handful of rows are steered into trouble (a supplier on backorder,
 an item nobody supplies) so the low-stock alerts have something to show.
+
+The simulated purchase orders are real ones (``purchase_orders``): those that
+arrived are ``received`` (their receipts name them, and each taught the supplier's
+observed lead time), those still on their way are ``ordered``; one of those got a
+first part delivered last night (``partially_received``), and the backordered
+supplier's order was ``cancelled`` and a replacement left as a ``draft``, so every
+state is there to look at.
 """
 
 from __future__ import annotations
@@ -33,9 +40,12 @@ from app.models import (
     BundleComponent,
     Company,
     Inventory,
+    LeadTimeObservation,
     LedgerEntry,
     Product,
     ProductTypeThreshold,
+    PurchaseOrder,
+    PurchaseOrderLine,
     Supplier,
     SupplierProduct,
     Warehouse,
@@ -249,7 +259,7 @@ SPOILAGE_CHANCE = 0.015
 CYCLE_COUNT_CHANCE = 0.002
 
 
-def seed(*, today: dt.date | None = None) -> tuple[int, str, bool]:
+def seed(*, today: dt.date | None = None, purchase_orders: bool = True) -> tuple[int, str, bool]:
     """Load the demo company once; return ``(company_id, plaintext_api_key, created)``.
 
     When the company already exists nothing is loaded again: a fresh API key named
@@ -257,7 +267,8 @@ def seed(*, today: dt.date | None = None) -> tuple[int, str, bool]:
     ``./dev.sh serve`` calls this; only key hashes are stored, so an old key can't be
     shown again, and rotating keeps one working demo key). Keys the company made
     itself are left alone. ``today`` (UTC, default the current date) anchors the 90
-    days of history, which ends the day before.
+    days of history, which ends the day before. ``purchase_orders=False`` leaves the
+    orders out (a schema from before migration 0008 has no table for them).
     """
     existing = db.session.scalar(
         sa.select(Company.id).where(Company.name == DEMO_COMPANY_NAME).order_by(Company.id).limit(1)
@@ -277,11 +288,13 @@ def seed(*, today: dt.date | None = None) -> tuple[int, str, bool]:
         return existing, plaintext, False
 
     company, plaintext = create_company(DEMO_COMPANY_NAME, key_name=DEMO_KEY_NAME)
-    load_demo_data(company.id, today or dt.datetime.now(dt.UTC).date())
+    load_demo_data(
+        company.id, today or dt.datetime.now(dt.UTC).date(), purchase_orders=purchase_orders
+    )
     return company.id, plaintext, True
 
 
-def load_demo_data(company_id: int, today: dt.date) -> None:
+def load_demo_data(company_id: int, today: dt.date, *, purchase_orders: bool = True) -> None:
     """Add the catalogue, suppliers and simulated stock history to an empty company."""
     warehouses = _add_warehouses(company_id)
     suppliers = _add_suppliers(company_id)
@@ -296,7 +309,9 @@ def load_demo_data(company_id: int, today: dt.date) -> None:
         )
     )
 
-    simulation = _Simulation(company_id, warehouses, today, random.Random(SEED))
+    simulation = _Simulation(
+        company_id, warehouses, today, random.Random(SEED), purchase_orders=purchase_orders
+    )
     for spec in PRODUCTS:
         for warehouse in WAREHOUSES:
             if warehouse.code in spec.warehouses:
@@ -304,6 +319,9 @@ def load_demo_data(company_id: int, today: dt.date) -> None:
     for sku, _, _, daily_sales, components in BUNDLES:
         simulation.add_bundle(bundles[sku], daily_sales, components, products)
     simulation.run()
+    if purchase_orders:
+        simulation.deliver_part_of_an_open_order()
+        _add_purchase_orders(company_id, simulation, products, links)
 
     db.session.add_all(
         Inventory(
@@ -431,6 +449,93 @@ def _add_bundles(company_id: int, products: dict[str, int]) -> dict[str, int]:
     return {sku: products[sku] for sku, *_ in BUNDLES}
 
 
+def _add_purchase_orders(company_id, simulation, products, links) -> None:
+    """The simulation's orders as purchase orders (received, ordered, one partly
+    received), their receipts' ledger rows pointing at them and the lead times they
+    taught; and for the first backordered row, the order the supplier could not
+    fill (cancelled) and its replacement (a draft)."""
+    ids = {}
+    for number, simulated in sorted(simulation.orders.items()):
+        row = simulated["row"]
+        received = sum(quantity for _, quantity in simulated["receipts"])
+        status = "ordered"
+        if received >= simulated["quantity"]:
+            status = "received"
+        elif received:
+            status = "partially_received"
+        order = PurchaseOrder(
+            company_id=company_id,
+            supplier_id=row.link.supplier_id,
+            warehouse_id=row.warehouse_id,
+            status=status,
+            reference=number,
+            expected_at=simulated["expected_at"],
+            created_at=simulated["ordered_at"],
+            ordered_at=simulated["ordered_at"],
+            received_at=simulated["receipts"][-1][0] if status == "received" else None,
+        )
+        db.session.add(order)
+        db.session.flush()
+        ids[number] = order.id
+        db.session.add(
+            PurchaseOrderLine(
+                company_id=company_id,
+                purchase_order_id=order.id,
+                product_id=row.product_id,
+                quantity_ordered=simulated["quantity"],
+                quantity_received=received,
+                unit_cost=row.link.cost_price,
+            )
+        )
+        if simulated["receipts"]:
+            first = simulated["receipts"][0][0]
+            db.session.add(
+                LeadTimeObservation(
+                    company_id=company_id,
+                    supplier_id=row.link.supplier_id,
+                    product_id=row.product_id,
+                    purchase_order_id=order.id,
+                    days=(first - simulated["ordered_at"]).days,
+                    observed_at=first,
+                )
+            )
+    for entry in simulation.entries:
+        if entry["purchase_order_id"] is not None:
+            entry["purchase_order_id"] = ids[entry["purchase_order_id"]]
+
+    (sku, code), _ = sorted(BACKORDERED.items())[0]
+    link = links[sku]
+    warehouse_id = simulation.warehouse_ids[code]
+    quantity = max(link.min_order_quantity, link.pack_size)
+    placed = simulation.start + dt.timedelta(days=HISTORY_DAYS - BACKORDERED[(sku, code)])
+    for status, notes in (
+        ("cancelled", "The supplier is on backorder: cancelled."),
+        ("draft", "Replaces the cancelled order; check another supplier."),
+    ):
+        order = PurchaseOrder(
+            company_id=company_id,
+            supplier_id=link.supplier_id,
+            warehouse_id=warehouse_id,
+            status=status,
+            notes=notes,
+            created_at=placed,
+            ordered_at=placed if status == "cancelled" else None,
+            cancelled_at=placed + dt.timedelta(days=2) if status == "cancelled" else None,
+        )
+        db.session.add(order)
+        db.session.flush()
+        db.session.add(
+            PurchaseOrderLine(
+                company_id=company_id,
+                purchase_order_id=order.id,
+                product_id=products[sku],
+                quantity_ordered=quantity,
+                unit_cost=link.cost_price,
+            )
+        )
+    db.session.flush()
+
+
 class _Row:
     """One product in one warehouse while its history is simulated."""
 
@@ -476,10 +581,19 @@ class _Simulation:
     """Day-by-day stock history of every row, as ledger dicts ready for a bulk insert."""
 
     def __init__(
-        self, company_id: int, warehouse_ids: dict[str, int], today: dt.date, rng: random.Random
+        self,
+        company_id: int,
+        warehouse_ids: dict[str, int],
+        today: dt.date,
+        rng: random.Random,
+        *,
+        purchase_orders: bool = False,
     ):
         """Anchor day 0 (the ``initial`` rows) ``HISTORY_DAYS`` before ``today``."""
         self.company_id = company_id
+        self.purchase_orders = purchase_orders
+        # the simulated purchase orders by number: what was ordered, when, what arrived
+        self.orders: dict[str, dict] = {}
         self.warehouse_ids = warehouse_ids
         self.start = dt.datetime.combine(
             today - dt.timedelta(days=HISTORY_DAYS), dt.time(), tzinfo=dt.UTC
@@ -532,16 +646,19 @@ class _Simulation:
             return
         _, quantity, po_number = row.arrival
         row.arrival = None
+        when = self._at(day, 7, row.rng.randrange(120))
         self._book(
             row,
             "receipt",
             quantity,
-            self._at(day, 7, row.rng.randrange(120)),
+            when,
             self._operation_id(),
             reference=po_number,
             supplier_id=row.link.supplier_id,
             unit_cost=row.link.cost_price,
+            purchase_order=po_number,
         )
+        self.orders[po_number]["receipts"].append((when, quantity))
 
     def _sell(self, row: _Row, day: int) -> None:
         """Book the day's sales (12:00-18:00), never more than is on the shelf."""
@@ -604,7 +721,43 @@ class _Simulation:
             return
         self.order_number += 1
         arrival = day + max(1, row.link.lead_time_days)
-        row.arrival = (arrival, row.order_quantity(), f"PO-{10000 + self.order_number}")
+        number = f"PO-{10000 + self.order_number}"
+        row.arrival = (arrival, row.order_quantity(), number)
+        self.orders[number] = {
+            "row": row,
+            "quantity": row.arrival[1],
+            "ordered_at": self._at(day, 22, 0),
+            "expected_at": self._at(arrival, 8, 0),
+            "receipts": [],
+        }
+
+    def deliver_part_of_an_open_order(self) -> None:
+        """Half of the first order still on its way arrived last night, after every
+        other change of its row (so its row's ledger still chains)."""
+        pending = sorted(
+            (number for number, order in self.orders.items() if not order["receipts"]),
+            key=lambda number: (self.orders[number]["ordered_at"], number),
+        )
+        for number in pending:
+            order = self.orders[number]
+            row = order["row"]
+            part = order["quantity"] // 2
+            if part == 0:
+                continue
+            when = self._at(HISTORY_DAYS - 1, 23, 0)
+            self._book(
+                row,
+                "receipt",
+                part,
+                when,
+                self._operation_id(),
+                reference=number,
+                supplier_id=row.link.supplier_id,
+                unit_cost=row.link.cost_price,
+                purchase_order=number,
+            )
+            order["receipts"].append((when, part))
+            return
 
     def _book(self, row, reason, change, when, operation_id, **extra) -> None:
         """Apply a change to the row and record it with the level it leaves."""
@@ -628,6 +781,9 @@ class _Simulation:
                 "occurred_at": when,
             }
         )
+        if self.purchase_orders:
+            # the order's number for now: its id once the orders are written
+            self.entries[-1]["purchase_order_id"] = extra.get("purchase_order")
 
     def _at(self, day: int, hour: int, minutes: int) -> dt.datetime:
         """``day`` days after the start, at ``hour`` plus ``minutes``, in UTC."""

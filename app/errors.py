@@ -47,13 +47,19 @@ class ProblemSchema(ma.Schema):
         },
     )
     # extension members, by the problem types that carry them
-    product_id = ma.fields.Integer(metadata={"description": "insufficient-stock: the product"})
-    warehouse_id = ma.fields.Integer(metadata={"description": "insufficient-stock: the warehouse"})
+    product_id = ma.fields.Integer(
+        metadata={"description": "insufficient-stock, over-receipt, product-archived: the product"}
+    )
+    warehouse_id = ma.fields.Integer(
+        metadata={"description": "insufficient-stock, warehouse-archived: the warehouse"}
+    )
     available = ma.fields.Integer(
         metadata={"description": "insufficient-stock, stock-limit: units on hand now"}
     )
     requested = ma.fields.Integer(
-        metadata={"description": "insufficient-stock, stock-limit: units the request moves"}
+        metadata={
+            "description": "insufficient-stock, stock-limit, over-receipt: units the request moves"
+        }
     )
     quantity_on_hand = ma.fields.Integer(
         metadata={"description": "product-has-stock, warehouse-has-stock: units still held"}
@@ -63,7 +69,19 @@ class ProblemSchema(ma.Schema):
         metadata={"description": "product-in-bundle: the bundles that contain the product"},
     )
     supplier_id = ma.fields.Integer(
-        metadata={"description": "duplicate-supplier-link: the supplier already linked"}
+        metadata={
+            "description": "duplicate-supplier-link: the supplier already linked; "
+            "supplier-archived: the order's supplier"
+        }
+    )
+    remaining = ma.fields.Integer(
+        metadata={"description": "over-receipt: units of the product left to receive"}
+    )
+    order_status = ma.fields.String(
+        metadata={
+            "description": "purchase-order-not-draft, -not-ordered, -closed, -not-cancellable: "
+            "the order's status now"
+        }
     )
     current_quantity = ma.fields.Integer(metadata={"description": "stock-changed: the stock now"})
     expected_quantity = ma.fields.Integer(

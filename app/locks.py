@@ -6,8 +6,16 @@ so a service takes it and never frees it. SQLite runs one writer at a time, so
 there these are no-ops.
 
 Lock order (every request takes locks in this order, so none waits in a cycle):
-a company-level lock below, then product rows, then warehouse rows, then
-inventory rows (warehouse id, then product id), then the change counters.
+a company-level lock below, then a purchase order row (``FOR UPDATE``: its
+status and received quantities change only under it), then supplier rows, then
+product rows (id order), then warehouse rows, then inventory rows (warehouse id,
+then product id), then the change counters.
+
+The purchase order comes right after the company-level locks: a receipt must
+hold it before it reads what is left to receive, and nothing that locks a
+supplier, product or warehouse row ever waits on a purchase order afterwards
+(archiving locks only the archived row; inserting a row that references an
+order happens under that order's lock).
 """
 
 from __future__ import annotations

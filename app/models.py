@@ -181,12 +181,14 @@ def created_at_column() -> so.Mapped[dt.datetime]:
     return so.mapped_column(UTCDateTime(), server_default=sa.func.now(), nullable=False)
 
 
-def tenant_fk(columns: list[str], table: str, ondelete: str | None = None):
-    """A foreign key to ``table`` that includes ``company_id`` (see module docstring)."""
+def tenant_fk(columns: list[str], table: str, ondelete: str | None = None, name: str | None = None):
+    """A foreign key to ``table`` that includes ``company_id`` (see module docstring);
+    ``name`` where the conventional one would pass PostgreSQL's 63 characters."""
     return sa.ForeignKeyConstraint(
         ["company_id", *columns],
         [f"{table}.company_id", f"{table}.id"],
         ondelete=ondelete,
+        name=name,
     )
 
 
@@ -326,6 +328,9 @@ class LedgerEntry(db.Model):
         tenant_fk(["warehouse_id"], "warehouses"),
         tenant_fk(["bundle_product_id"], "products"),
         tenant_fk(["supplier_id"], "suppliers"),
+        tenant_fk(
+            ["purchase_order_id"], "purchase_orders", name="fk_inventory_ledger_purchase_orders"
+        ),
         sa.CheckConstraint(
             "reason IN (" + ", ".join(f"'{r}'" for r in LEDGER_REASONS) + ")",
             name="reason_known",
@@ -362,6 +367,8 @@ class LedgerEntry(db.Model):
     bundle_product_id: so.Mapped[int | None]
     supplier_id: so.Mapped[int | None]
     unit_cost: so.Mapped[decimal.Decimal | None] = so.mapped_column(Money())
+    # a receipt against a purchase order names it
+    purchase_order_id: so.Mapped[int | None]
     occurred_at: so.Mapped[dt.datetime] = so.mapped_column(
         UTCDateTime(), server_default=sa.func.now()
     )
@@ -482,6 +489,124 @@ class ReorderRule(db.Model):
     updated_at: so.Mapped[dt.datetime] = so.mapped_column(
         UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
     )
+
+
+PURCHASE_ORDER_STATUSES = ("draft", "ordered", "partially_received", "received", "cancelled")
+
+
+class PurchaseOrder(db.Model):
+    """An order for goods from one supplier, delivered to one warehouse.
+
+    ``draft`` -> ``ordered`` (submitted) -> ``partially_received`` -> ``received``;
+    a draft, or an ordered one with nothing received, may be ``cancelled``. Totals
+    are computed from the lines, never stored.
+    """
+
+    __tablename__ = "purchase_orders"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
+        tenant_fk(["supplier_id"], "suppliers"),
+        tenant_fk(["warehouse_id"], "warehouses"),
+        sa.CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in PURCHASE_ORDER_STATUSES) + ")",
+            name="status_known",
+        ),
+        sa.Index(None, "company_id", "status"),
+        sa.Index(None, "company_id", "supplier_id"),
+        sa.Index(None, "company_id", "warehouse_id", "status"),
+    )
+
+    id: so.Mapped[int] = surrogate_id("purchase_orders")
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    supplier_id: so.Mapped[int]
+    warehouse_id: so.Mapped[int]
+    status: so.Mapped[str] = so.mapped_column(sa.String(20), server_default="draft")
+    reference: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    notes: so.Mapped[str | None] = so.mapped_column(sa.Text())
+    expected_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+    updated_at: so.Mapped[dt.datetime] = so.mapped_column(
+        UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
+    )
+    ordered_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+    received_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+    cancelled_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+
+
+class PurchaseOrderLine(db.Model):
+    """One product of a purchase order: how many were ordered, how many arrived."""
+
+    __tablename__ = "purchase_order_lines"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
+        sa.UniqueConstraint(
+            "company_id",
+            "purchase_order_id",
+            "product_id",
+            name="uq_purchase_order_lines_order_product",
+        ),
+        tenant_fk(
+            ["purchase_order_id"],
+            "purchase_orders",
+            ondelete="CASCADE",
+            name="fk_purchase_order_lines_purchase_orders",
+        ),
+        tenant_fk(["product_id"], "products"),
+        sa.CheckConstraint("quantity_ordered > 0", name="quantity_ordered_positive"),
+        sa.CheckConstraint("quantity_received >= 0", name="quantity_received_non_negative"),
+        sa.CheckConstraint("unit_cost IS NULL OR unit_cost >= 0", name="unit_cost_non_negative"),
+        # what is on order for a product (app.purchasing.queries.on_order)
+        sa.Index(None, "company_id", "product_id"),
+    )
+
+    id: so.Mapped[int] = surrogate_id("purchase_order_lines")
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    purchase_order_id: so.Mapped[int]
+    product_id: so.Mapped[int]
+    quantity_ordered: so.Mapped[int]
+    quantity_received: so.Mapped[int] = so.mapped_column(server_default="0")
+    unit_cost: so.Mapped[decimal.Decimal | None] = so.mapped_column(Money())
+
+
+class LeadTimeObservation(db.Model):
+    """How many days a supplier took to deliver a product: a purchase order's
+    ``ordered_at`` to the first receipt of that product on it (one per line)."""
+
+    __tablename__ = "lead_time_observations"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
+        sa.UniqueConstraint(
+            "company_id",
+            "purchase_order_id",
+            "product_id",
+            name="uq_lead_time_observations_order_product",
+        ),
+        tenant_fk(["supplier_id"], "suppliers"),
+        tenant_fk(["product_id"], "products"),
+        tenant_fk(
+            ["purchase_order_id"],
+            "purchase_orders",
+            ondelete="CASCADE",
+            name="fk_lead_time_observations_purchase_orders",
+        ),
+        sa.CheckConstraint("days >= 0", name="days_non_negative"),
+        # the last observations of a supplier-product link
+        sa.Index(
+            "ix_lead_time_observations_link",
+            "company_id",
+            "supplier_id",
+            "product_id",
+            "observed_at",
+        ),
+    )
+
+    id: so.Mapped[int] = surrogate_id("lead_time_observations")
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    supplier_id: so.Mapped[int]
+    product_id: so.Mapped[int]
+    purchase_order_id: so.Mapped[int]
+    days: so.Mapped[int]
+    observed_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime())
 
 
 class ChangeCounter(db.Model):

@@ -103,8 +103,9 @@ def body_fields(schema: ma.Schema) -> dict[str, ma.fields.Field]:
             path = prefix + (field_.data_key or name)
             if isinstance(field_, ma.fields.List) and isinstance(field_.inner, ma.fields.Nested):
                 yield from walk(field_.inner.schema, f"{path}.0.")
-            elif isinstance(field_, ma.fields.List) and isinstance(field_.inner, BatchOperation):
-                yield f"{path}.0", field_.inner  # one of several schemas, by its type
+            elif isinstance(field_, ma.fields.List):
+                # a list of values (its first item), or batch items (one of several schemas)
+                yield f"{path}.0", field_.inner
             elif isinstance(field_, ma.fields.Nested):
                 yield from walk(field_.schema, f"{path}.")
             else:
@@ -185,6 +186,31 @@ class World:
         self.create(f"/api/products/{self.product}/suppliers", {"supplier_id": supplier})
         return supplier
 
+    def new_order(self, *, submit: bool = False) -> int:
+        """A purchase order of ``product`` from ``supplier``: a draft, or submitted."""
+        body = {
+            "supplier_id": self.supplier,
+            "warehouse_id": self.warehouse,
+            "lines": [{"product_id": self.product, "quantity": 1_000_000}],
+        }
+        order = self.create("/api/purchase-orders", body)["id"]
+        if submit:
+            response = self.client.post(
+                f"/api/purchase-orders/{order}/submit", headers=self.headers
+            )
+            assert response.status_code == 200, response.json
+        return order
+
+    @cached_property
+    def purchase_order(self) -> int:
+        """A draft purchase order (it can be changed)."""
+        return self.new_order()
+
+    @cached_property
+    def ordered_purchase_order(self) -> int:
+        """A submitted purchase order (it takes receipts)."""
+        return self.new_order(submit=True)
+
     @cached_property
     def key(self) -> int:
         return self.client.get("/api/api-keys", headers=self.headers).json[0]["id"]
@@ -196,6 +222,10 @@ class World:
             return "regular"
         if name == "company_id":
             return self.company_id
+        if name == "purchase_order_id" and route.path.endswith("/receipts"):
+            return self.ordered_purchase_order
+        if name == "purchase_order_id" and route.path.endswith(("/submit", "/cancel")):
+            return self.new_order()
         return getattr(self, name.removesuffix("_id"))
 
     def url(self, route: Route) -> str:
@@ -269,6 +299,33 @@ VALID_BODIES: dict[str, Callable[[World], object]] = {
         "supplier_id": w.supplier,
         "unit_cost": "1.50",
     },
+    "POST /api/purchase-orders": lambda w: {
+        "supplier_id": w.supplier,
+        "warehouse_id": w.warehouse,
+        "lines": [{"product_id": w.product, "quantity": 5, "unit_cost": "1.25"}],
+        "expected_at": "2030-01-01T00:00:00Z",
+        "reference": "PO-7",
+        "notes": "Deliver to\ndock 2",
+    },
+    "PATCH /api/purchase-orders/{purchase_order_id}": lambda w: {
+        "supplier_id": w.supplier,
+        "warehouse_id": w.warehouse,
+        "lines": [{"product_id": w.product, "quantity": 6, "unit_cost": "1.30"}],
+        "expected_at": "2030-01-02T00:00:00Z",
+        "reference": "PO-8",
+        "notes": "Deliver to\ndock 3",
+    },
+    "POST /api/purchase-orders/{purchase_order_id}/receipts": lambda w: {
+        "lines": [{"product_id": w.product, "quantity": 1}],
+        "reference": "ASN-1",
+        "allow_over_receipt": False,
+    },
+    "POST /api/purchase-orders/from-alerts": lambda w: {
+        "warehouse_id": w.warehouse,
+        "supplier_id": w.supplier,
+        "product_ids": [w.product],
+        "days": 30,
+    },
     "POST /api/stock/sales": _operation,
     "POST /api/stock/returns": _operation,
     "POST /api/stock/transfers": lambda w: {
@@ -322,6 +379,7 @@ READ_BACK = {
     "PATCH /api/products/{product_id}/suppliers/{supplier_id}": (
         "/api/products/{product_id}/suppliers"
     ),
+    "POST /api/purchase-orders/{purchase_order_id}/receipts": "/api/stock/ledger?limit=500",
     **{
         f"POST /api/stock/{name}": "/api/stock/ledger?limit=500"
         for name in ("receipts", "sales", "returns", "transfers", "adjustments", "batch")

@@ -175,3 +175,34 @@ def test_demo_gives_the_low_stock_alerts_something_to_show(app, seed):
     assert not any(row.product_id in bundles for row in stock)
     assert {bundle for bundle, _, _ in bundle_sales} == bundles
     assert {reason for _, _, reason in bundle_sales} == {"sale"}
+
+
+def test_demo_has_purchase_orders_in_every_state_and_learned_lead_times(app, client, seed):
+    company_id, key, _ = seed()
+    headers = {"Authorization": f"Bearer {key}"}
+    statuses = set()
+    page = 1
+    while True:
+        response = client.get(f"/api/purchase-orders?page={page}&page_size=200", headers=headers)
+        assert response.status_code == 200
+        statuses |= {order["status"] for order in response.json}
+        if len(response.json) < 200:
+            break
+        page += 1
+    assert statuses == {"draft", "ordered", "partially_received", "received", "cancelled"}
+    with app.app_context():
+        receipts = db.session.execute(
+            sa.select(LedgerEntry.purchase_order_id).where(
+                LedgerEntry.company_id == company_id, LedgerEntry.reason == "receipt"
+            )
+        ).all()
+        assert receipts and all(purchase_order_id for (purchase_order_id,) in receipts)
+        product_id = db.session.scalar(
+            sa.select(LedgerEntry.product_id)
+            .where(LedgerEntry.company_id == company_id, LedgerEntry.reason == "receipt")
+            .group_by(LedgerEntry.product_id)
+            .order_by(sa.func.count().desc(), LedgerEntry.product_id)
+            .limit(1)
+        )
+    links = client.get(f"/api/products/{product_id}/suppliers", headers=headers).json
+    assert any(link["lead_time_source"] == "observed" for link in links), links

@@ -75,7 +75,9 @@ def _snapshot(url: str) -> dict[str, list]:
     try:
         with engine.connect() as connection:
             snapshot = {}
-            for name in db.metadata.tables:
+            present = set(sa.inspect(connection).get_table_names())
+            # tables of later migrations are not there yet
+            for name in [name for name in db.metadata.tables if name in present]:
                 columns = [c["name"] for c in sa.inspect(connection).get_columns(name)]
                 rows = connection.execute(
                     sa.text(f"SELECT {', '.join(columns)} FROM {name} ORDER BY {columns[0]}")
@@ -93,13 +95,15 @@ def test_company_first_keys_upgrade_keeps_every_demo_row_and_old_keys_and_downgr
     command.upgrade(config, "0005b")
     old_app = build_app(scratch_database_url)
     with old_app.app_context():
-        _, old_key, _ = seed()
+        # no purchase orders: 0005b has no table for them
+        _, old_key, _ = seed(purchase_orders=False)
         db.session.commit()
         db.engine.dispose()
     before = _snapshot(scratch_database_url)
     assert len(before["inventory_ledger"]) > 1000 and before["products"]
 
-    command.upgrade(config, "head")
+    # the migration under test (later ones add columns the snapshot would show)
+    command.upgrade(config, "0006")
     assert _snapshot(scratch_database_url) == before
     app = build_app(scratch_database_url)
     client = app.test_client()
@@ -274,6 +278,27 @@ def _a_working_day(client) -> None:
     call("GET", f"/api/stock/ledger?product_id={products[0]}&limit=2")
     alerts = call("GET", f"/api/companies/{tenant['id']}/alerts/low-stock")
     assert alerts["total_alerts"] >= 1
+    drafts = call("POST", "/api/purchase-orders/from-alerts", {"warehouse_id": w1}, 201)
+    assert drafts["purchase_orders"]
+    order_body = {
+        "supplier_id": supplier,
+        "warehouse_id": w1,
+        "lines": [{"product_id": products[0], "quantity": 10}],
+    }
+    order = call("POST", "/api/purchase-orders", order_body, 201)["id"]
+    call("PATCH", f"/api/purchase-orders/{order}", {"notes": "rush", "expected_at": None})
+    call("POST", f"/api/purchase-orders/{order}/submit")
+    receipt = {"lines": [{"product_id": products[0], "quantity": 4}], "reference": "ASN-1"}
+    call("POST", f"/api/purchase-orders/{order}/receipts", receipt, 201)
+    call(
+        "POST",
+        f"/api/purchase-orders/{order}/receipts",
+        {**receipt, "lines": [{"product_id": products[0], "quantity": 7}]},
+        409,
+    )
+    call("GET", f"/api/purchase-orders?status=partially_received&product_id={products[0]}")
+    call("GET", f"/api/purchase-orders/{order}")
+    call("POST", f"/api/purchase-orders/{drafts['purchase_orders'][0]['id']}/cancel")
     call("DELETE", f"/api/products/{products[1]}/reorder-rules/{w1}", status=204)
     call("DELETE", "/api/product-types/fast_moving", status=204)
     call("DELETE", f"/api/products/{products[0]}/suppliers/{supplier}", status=204)

@@ -197,7 +197,25 @@ def test_the_members_409_problems_carry_are_documented(
     linked = client.post(f"/api/products/{product}/suppliers", json=link, headers=headers)
     assert linked.status_code == 201, linked.json
     at = {"product_id": product, "warehouse_id": warehouse}
+    order = {"supplier_id": supplier, "warehouse_id": warehouse, "lines": [{**at, "quantity": 1}]}
+    del order["lines"][0]["warehouse_id"]
+    draft, ordered = (
+        client.post("/api/purchase-orders", json=order, headers=headers).json["id"]
+        for _ in range(2)
+    )
+    submitted = client.post(f"/api/purchase-orders/{ordered}/submit", headers=headers)
+    assert submitted.status_code == 200, submitted.json
+    receipt = {"lines": [{"product_id": product, "quantity": 2}]}
     provoked = {
+        "over-receipt": client.post(
+            f"/api/purchase-orders/{ordered}/receipts", json=receipt, headers=headers
+        ),
+        "purchase-order-not-ordered": client.post(
+            f"/api/purchase-orders/{draft}/receipts", json=receipt, headers=headers
+        ),
+        "purchase-order-not-draft": client.patch(
+            f"/api/purchase-orders/{ordered}", json={"notes": "x"}, headers=headers
+        ),
         "insufficient-stock": client.post(
             "/api/stock/sales", json={**at, "quantity": 10}, headers=headers
         ),

@@ -52,6 +52,13 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE = [
     r"Each warehouse may appear at most once\.",
     r"A bundle holds no stock of its own; stock its components instead\.",
     r"Too many bundles: .*",
+    # purchase orders: lines must match the supplier's catalogue and the order
+    r"Listed twice: one line per product\.",
+    r"Product \d+ is a bundle: .*",
+    r"Supplier \d+ does not supply product \d+: .*",
+    r"Product \d+ is not on purchase order \d+\.",
+    r"Must not be before the order was placed \(ordered_at\)\.",
+    r"Must be within 10 years from now\.",
     # "format: email" is RFC 5321 syntax, which allows "0@0.a"; we refuse an address
     # no mail reaches (the domain needs a top-level domain of 2+ characters, as
     # marshmallow's Email checks; the document's description says so). Saying it as

@@ -124,6 +124,7 @@ def world(client, make_company) -> World:
     )["id"]
     response = client.put(
         f"/api/products/{bundle}/components",
+        "/api/purchase-orders",
         json=[{"product_id": product, "quantity": 1}],
         headers=a.headers,
     )
@@ -172,6 +173,19 @@ def world(client, make_company) -> World:
     assert response.status_code == 204
     spare_key = post_ok(client, "/api/api-keys", {"name": f"spare {m}"}, a)["id"]
 
+    order_body = {
+        "supplier_id": supplier,
+        "warehouse_id": wh,
+        "lines": [{"product_id": product, "quantity": 100}],
+        "reference": f"PO-{m}",
+        "notes": m,
+    }
+    orders = {
+        name: post_ok(client, "/api/purchase-orders", order_body, a)["id"]
+        for name in ("item", "cancel", "submit", "receive")
+    }
+    post_ok(client, f"/api/purchase-orders/{orders['receive']}/submit", None, a, status=200)
+
     operation = {"product_id": product, "warehouse_id": wh, "quantity": 1}
     return World(
         a=a,
@@ -186,8 +200,14 @@ def world(client, make_company) -> World:
             "warehouse_id": wh,
             "supplier_id": supplier,
             "product_type": ptype,
+            "purchase_order_id": orders["item"],
         },
-        overrides={("bundles.Components", "product_id"): bundle},
+        overrides={
+            ("bundles.Components", "product_id"): bundle,
+            ("purchasing.cancel", "purchase_order_id"): orders["cancel"],
+            ("purchasing.submit", "purchase_order_id"): orders["submit"],
+            ("purchasing.receipts", "purchase_order_id"): orders["receive"],
+        },
         # plausible bodies: the owner's key gets a 2xx for each (see the control sweep),
         # so B's 404 can't be a validation error in disguise
         bodies={
@@ -222,6 +242,12 @@ def world(client, make_company) -> World:
                 "to_warehouse_id": wh2,
                 "quantity": 1,
             },
+            ("purchasing.PurchaseOrders", "POST"): order_body,
+            ("purchasing.PurchaseOrderItem", "PATCH"): {"notes": "Hijacked"},
+            ("purchasing.cancel", "POST"): {},
+            ("purchasing.submit", "POST"): {},
+            ("purchasing.receipts", "POST"): {"lines": [{"product_id": product, "quantity": 1}]},
+            ("purchasing.from_alerts", "POST"): {"warehouse_id": wh},
             ("stock.adjustments", "POST"): {
                 "product_id": product,
                 "warehouse_id": wh,

@@ -117,6 +117,9 @@ class LedgerEntrySchema(ma.Schema):
     bundle_product_id = ma.fields.Integer(allow_none=True)
     supplier_id = ma.fields.Integer(allow_none=True)
     unit_cost = Money(dump_only=True, allow_none=True)
+    purchase_order_id = ma.fields.Integer(
+        allow_none=True, metadata={"description": "The purchase order a receipt was booked on"}
+    )
     occurred_at = ma.fields.DateTime()
     recorded_at = ma.fields.DateTime()
 

@@ -56,6 +56,7 @@ class Context:
     bundle_product_id: int | None = None
     supplier_id: int | None = None
     unit_cost: object = None
+    purchase_order_id: int | None = None
     operation_id: str = ""
 
     def __post_init__(self):
@@ -164,6 +165,7 @@ def _record(ctx: Context, change: Change, quantity_after: int) -> LedgerEntry:
         bundle_product_id=ctx.bundle_product_id,
         supplier_id=ctx.supplier_id,
         unit_cost=ctx.unit_cost,
+        purchase_order_id=ctx.purchase_order_id,
         occurred_at=written if ctx.occurred_at is None else ctx.occurred_at,
         recorded_at=written,
     )
@@ -261,6 +263,40 @@ def receive(company_id: int, data: dict) -> list[LedgerEntry]:
         supplier_id=supplier_id,
         unit_cost=data.get("unit_cost"),
     )
+
+
+def receive_purchase_order(
+    company_id: int,
+    warehouse_id: int,
+    lines: list[tuple[int, int, object]],
+    *,
+    supplier_id: int,
+    purchase_order_id: int,
+    occurred_at: dt.datetime | None = None,
+    reference: str | None = None,
+) -> list[LedgerEntry]:
+    """Goods of a purchase order arrive: one ``receipt`` row per ``(product_id,
+    quantity, unit_cost)`` line, all under one operation id, naming the order.
+
+    The caller (app.purchasing.service.receive) holds the locks that come before
+    the inventory rows: the shared ``THRESHOLDS`` lock, the order row, and key-share
+    locks on the supplier, the products and the warehouse.
+    """
+    operation_id = str(uuid.uuid4())
+    entries = []
+    # one product per line, one warehouse: product id order is the inventory lock order
+    for product_id, quantity, unit_cost in sorted(lines, key=lambda line: line[0]):
+        ctx = Context(
+            company_id=company_id,
+            occurred_at=occurred_at,
+            reference=reference,
+            supplier_id=supplier_id,
+            unit_cost=unit_cost,
+            purchase_order_id=purchase_order_id,
+            operation_id=operation_id,
+        )
+        entries += _move(ctx, [Change(product_id, warehouse_id, quantity, "receipt")])
+    return entries
 
 
 def sell(company_id: int, data: dict) -> list[LedgerEntry]:

@@ -95,7 +95,22 @@ class SupplierLinkSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "Exact decimal, as a string", "example": "12.50"},
     )
-    lead_time_days = ma.fields.Integer(allow_none=True)
+    lead_time_days = ma.fields.Integer(
+        allow_none=True, metadata={"description": "As configured on the link"}
+    )
+    observed_lead_time_days = ma.fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "Learned from purchase order receipts: the median of the last 10 "
+            "observed lead times, rounded up to whole days; null until there are 3"
+        },
+    )
+    lead_time_source = ma.fields.String(
+        metadata={
+            "enum": ["observed", "configured"],
+            "description": "Which lead time planning uses: observed when known",
+        }
+    )
     min_order_quantity = ma.fields.Integer()
     pack_size = ma.fields.Integer()
     is_preferred = ma.fields.Boolean()

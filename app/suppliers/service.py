@@ -13,6 +13,7 @@ from app.errors import conflict, not_found
 from app.extensions import db
 from app.models import Product, Supplier, SupplierProduct, flush_or_conflict
 from app.search import name_contains
+from app.suppliers.queries import lead_times
 from app.tenancy import get_owned, require_owned
 
 DUPLICATE_LINK = "uq_supplier_products_company_id_product_id_supplier_id"
@@ -72,8 +73,11 @@ def product_links(company_id: int, product_id: int) -> list[dict]:
             SupplierProduct.cost_price.asc().nulls_last(),
             SupplierProduct.supplier_id,
         )
-    )
-    return [_as_link(link, supplier) for link, supplier in rows]
+    ).all()
+    learned = lead_times(company_id, [(supplier.id, product_id) for _, supplier in rows])
+    return [
+        _as_link(link, supplier, learned.get((supplier.id, product_id))) for link, supplier in rows
+    ]
 
 
 def link_supplier(company_id: int, product_id: int, data: dict) -> dict:
@@ -109,7 +113,8 @@ def update_link(company_id: int, product_id: int, supplier_id: int, changes: dic
     for field, value in changes.items():
         setattr(link, field, value)
     _flush_catching_conflicts(product_id, supplier_id)
-    return _as_link(link, supplier)
+    learned = lead_times(company_id, [(supplier_id, product_id)])
+    return _as_link(link, supplier, learned.get((supplier_id, product_id)))
 
 
 def unlink_supplier(company_id: int, product_id: int, supplier_id: int) -> None:
@@ -185,8 +190,10 @@ def _flush_catching_conflicts(product_id: int, supplier_id: int) -> None:
     )
 
 
-def _as_link(link: SupplierProduct, supplier: Supplier) -> dict:
-    """A link as the API shows it, with its supplier's name and contact."""
+def _as_link(link: SupplierProduct, supplier: Supplier, learned: dict | None = None) -> dict:
+    """A link as the API shows it, with its supplier's name and contact, and its
+    lead time as learned from deliveries (``learned``: app.suppliers.queries)."""
+    observed = learned["observed_lead_time_days"] if learned else None
     return {
         "product_id": link.product_id,
         "supplier_id": link.supplier_id,
@@ -195,6 +202,8 @@ def _as_link(link: SupplierProduct, supplier: Supplier) -> dict:
         "supplier_sku": link.supplier_sku,
         "cost_price": link.cost_price,
         "lead_time_days": link.lead_time_days,
+        "observed_lead_time_days": observed,
+        "lead_time_source": "observed" if observed is not None else "configured",
         "min_order_quantity": link.min_order_quantity,
         "pack_size": link.pack_size,
         "is_preferred": link.is_preferred,
