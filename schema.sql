@@ -354,5 +354,22 @@ ALTER TABLE supplier_products ADD CONSTRAINT fk_supplier_products_company_id_sup
 
 UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005b';
 
+-- Running upgrade 0006 -> 0007
+
+ALTER TABLE inventory ADD COLUMN window_sales BIGINT DEFAULT '0' NOT NULL;
+
+ALTER TABLE inventory ADD COLUMN window_since TIMESTAMP WITH TIME ZONE;
+
+CREATE INDEX ix_inventory_alert_order ON inventory (company_id, ((CAST(quantity AS BIGINT) * 30) / window_sales), quantity, product_id, warehouse_id) WHERE quantity < alert_threshold AND window_sales > 0;
+
+CREATE TABLE alert_state (
+    company_id INTEGER NOT NULL,
+    as_of DATE NOT NULL,
+    CONSTRAINT pk_alert_state PRIMARY KEY (company_id),
+    CONSTRAINT fk_alert_state_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE
+);
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
 COMMIT;
 

@@ -828,14 +828,87 @@ def test_a_sale_gives_a_new_etag_and_the_new_answer(client, company, warehouse, 
     assert only_alert(response.json)["current_stock"] == 4
 
 
-def test_a_sale_of_another_product_gives_a_new_etag(
-    client, company, warehouse, one_alert, make_product
+def test_a_sale_of_a_product_far_above_its_threshold_keeps_the_etag(
+    client, company, warehouse, one_alert, make_selling
 ):
-    other = make_product(company, warehouse_id=warehouse["id"], initial_quantity=100)
+    other = make_selling(company, warehouse["id"], stock=100, sold=1)
+    etag = fetch(client, company).headers["ETag"]
+    for _ in range(3):
+        sell(client, company, other["id"], warehouse["id"], 1)
+    assert revalidate(client, company, etag).status_code == 304
+
+
+def test_a_sale_of_another_low_product_gives_a_new_etag(
+    client, company, warehouse, one_alert, make_selling
+):
+    other = make_selling(company, warehouse["id"], stock=3, sold=1)
     etag = fetch(client, company).headers["ETag"]
     sell(client, company, other["id"], warehouse["id"], 1)
     response = revalidate(client, company, etag)
     assert response.status_code == 200 and response.headers["ETag"] != etag
+    assert {a["product_id"]: a["current_stock"] for a in response.json["alerts"]}[other["id"]] == 2
+
+
+def test_a_sale_that_takes_a_product_below_its_threshold_gives_a_new_etag(
+    client, company, warehouse, one_alert, make_selling
+):
+    other = make_selling(company, warehouse["id"], stock=11, sold=1)  # threshold 10
+    etag = fetch(client, company).headers["ETag"]
+    sell(client, company, other["id"], warehouse["id"], 2)
+    response = revalidate(client, company, etag)
+    assert response.status_code == 200
+    assert other["id"] in {a["product_id"] for a in response.json["alerts"]}
+
+
+def test_the_first_sale_of_a_low_product_gives_a_new_etag(
+    client, company, warehouse, one_alert, make_product
+):
+    other = make_product(company, warehouse_id=warehouse["id"], initial_quantity=5)
+    etag = fetch(client, company).headers["ETag"]
+    sell(client, company, other["id"], warehouse["id"], 1)
+    response = revalidate(client, company, etag)
+    assert response.status_code == 200
+    assert other["id"] in {a["product_id"] for a in response.json["alerts"]}
+
+
+def test_a_receipt_that_lifts_a_product_out_of_the_alerts_gives_a_new_etag(
+    client, company, warehouse, one_alert
+):
+    etag = fetch(client, company).headers["ETag"]
+    stock_op(
+        client,
+        company,
+        "receipts",
+        {"product_id": one_alert["id"], "warehouse_id": warehouse["id"], "quantity": 50},
+    )
+    response = revalidate(client, company, etag)
+    assert response.status_code == 200 and response.json["total_alerts"] == 0
+
+
+def test_a_longer_window_than_the_default_gets_a_new_etag_from_any_sale(
+    client, company, warehouse, one_alert, make_selling
+):
+    # sales 31-60 days ago are not in the kept state: any sale may change this answer
+    other = make_selling(company, warehouse["id"], stock=100, sold=1)
+    etag = fetch(client, company, days=60).headers["ETag"]
+    sell(client, company, other["id"], warehouse["id"], 1)
+    assert revalidate(client, company, etag, days=60).status_code == 200
+
+
+def test_a_threshold_change_of_a_product_that_is_not_alerting_gives_a_new_etag(
+    client, company, warehouse, one_alert, make_selling
+):
+    other = make_selling(company, warehouse["id"], stock=100, sold=1)
+    etag = fetch(client, company).headers["ETag"]
+    put_ok(
+        client,
+        company,
+        f"/api/products/{other['id']}/reorder-rules/{warehouse['id']}",
+        {"threshold": 500},
+    )
+    response = revalidate(client, company, etag)
+    assert response.status_code == 200
+    assert other["id"] in {a["product_id"] for a in response.json["alerts"]}
 
 
 def test_a_configuration_change_gives_a_new_etag(client, company, one_alert):

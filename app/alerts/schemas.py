@@ -20,6 +20,13 @@ class AlertQuerySchema(ma.Schema):
     supplier_id = QueryId(metadata={"description": "Only alerts whose reorder supplier is this"})
     page = QueryInteger(minimum=1, maximum=100_000, load_default=1)
     page_size = QueryInteger(minimum=1, maximum=1000, load_default=100)
+    format = QueryText(
+        validate=validate.OneOf(["json", "csv"]),
+        metadata={
+            "description": "csv: every matching alert (pages aside) as CSV; "
+            "default: the Accept header, else JSON"
+        },
+    )
 
 
 class AlertSupplierSchema(ma.Schema):
@@ -95,3 +102,52 @@ class AlertPageSchema(ma.Schema):
     page = ma.fields.Integer()
     page_size = ma.fields.Integer()
     days = ma.fields.Integer()
+
+
+# the CSV export's columns: the alert's keys, the supplier's flattened
+CSV_COLUMNS = [
+    "product_id",
+    "product_name",
+    "sku",
+    "warehouse_id",
+    "warehouse_name",
+    "current_stock",
+    "threshold",
+    "threshold_source",
+    "product_type",
+    "units_sold_in_window",
+    "avg_daily_sales",
+    "days_until_stockout",
+    "stockout_date",
+    "urgency",
+    "supplier_id",
+    "supplier_name",
+    "supplier_contact_email",
+    "lead_time_days",
+    "cost_price",
+    "reorder_by",
+    "suggested_reorder_quantity",
+    "reorder_quantity",
+]
+_ALERT = AlertSchema()
+# a cell a spreadsheet would run as a formula starts with one of these
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> object:
+    """A value as a CSV cell: empty for null; text that a spreadsheet would take for a
+    formula (a product named "=HYPERLINK(...)") quoted with a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_row(alert: dict) -> list:
+    """An alert as one CSV line: the JSON's values (amounts and dates as there), the
+    supplier's in three columns."""
+    shown = _ALERT.dump(alert)
+    supplier = shown.pop("supplier") or {}
+    shown |= {f"supplier_{key}": value for key, value in supplier.items()}
+    return [_cell(shown.get(column)) for column in CSV_COLUMNS]
