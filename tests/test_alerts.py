@@ -1,11 +1,17 @@
 """Low-stock alerts through the API: which rows alert, the figures, the order, the ETag."""
 
+import csv
 import datetime as dt
+import io
 import types
 
 import pytest
+import sqlalchemy as sa
 
 from app.alerts import routes as alert_routes
+from app.alerts import state
+from app.extensions import db
+from app.models import AlertState, Inventory, window_start
 from tests.helpers import assert_problem
 
 # the keys and types the original clients parse (fixed by the contract)
@@ -1075,3 +1081,152 @@ def test_units_sold_beyond_32_bits_give_exact_figures(
     assert alert["units_sold_in_window"] == 3 * MAX_INT
     assert alert["days_until_stockout"] == 0
     assert alert["suggested_reorder_quantity"] == MAX_INT
+
+
+# -- the kept state: the days move, a rebuild, a missed refresh ------------------------------
+
+
+def refresh_state(app, company, today: dt.date, rebuild=False) -> None:
+    """Run what ``flask refresh-alert-state`` runs, for ``today``."""
+    with app.app_context():
+        state.refresh(company.id, today, rebuild=rebuild)
+
+
+def as_of(app, company) -> dt.date | None:
+    """The day the company's alert state is current for."""
+    with app.app_context():
+        return db.session.get(AlertState, company.id).as_of
+
+
+def test_a_new_company_answers_from_the_kept_state_today(app, client, company):
+    assert as_of(app, company) == dt.datetime.now(dt.UTC).date()
+
+
+def test_a_missed_refresh_computes_from_the_ledger_and_never_shows_a_sale_gone_from_the_window(
+    app, client, company, warehouse, make_selling, clock
+):
+    # sold at the first instant of today's window: out of tomorrow's
+    edge = make_selling(
+        company, warehouse["id"], stock=5, sold=1, occurred_at=clock.window_start(30).isoformat()
+    )
+    inside = make_selling(company, warehouse["id"], stock=5, sold=1, occurred_at=ago(1))
+    assert {a["product_id"] for a in get_alerts(client, company)["alerts"]} == {
+        edge["id"],
+        inside["id"],
+    }
+    clock.now += dt.timedelta(days=1)
+    # no refresh ran: the state is yesterday's, so the ledger answers
+    assert rows(get_alerts(client, company)) == [(inside["id"], warehouse["id"])]
+    refresh_state(app, company, clock.today)
+    assert as_of(app, company) == clock.today
+    assert rows(get_alerts(client, company)) == [(inside["id"], warehouse["id"])]
+
+
+def test_after_the_daily_refresh_sales_keep_counting_into_the_moved_window(
+    app, client, company, warehouse, make_selling
+):
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    product = make_selling(company, warehouse["id"], stock=9, sold=2)
+    refresh_state(app, company, tomorrow)
+    # a sale before the moved window's start counts nowhere; one inside counts
+    old = dt.datetime.combine(tomorrow - dt.timedelta(days=31), dt.time(12), dt.UTC)
+    sell(client, company, product["id"], warehouse["id"], 1, old.isoformat())
+    sell(client, company, product["id"], warehouse["id"], 1)
+    with app.app_context():
+        row = db.session.scalar(
+            sa.select(Inventory).where(
+                Inventory.company_id == company.id, Inventory.product_id == product["id"]
+            )
+        )
+        assert row.window_sales == 3 and row.window_since == window_start(tomorrow)
+
+
+def test_a_rebuild_from_the_ledger_gives_the_same_answers(
+    app, client, company, five_alerts, make_selling, warehouse
+):
+    make_selling(company, warehouse["id"], stock=1, sold=3, occurred_at=ago(45))
+    before = [get_alerts(client, company, **q) for q in ({}, {"page_size": 2}, {"days": 60})]
+    with app.app_context():
+        # a damaged state (a restore, a bug): the rebuild puts it back from the ledger
+        db.session.execute(
+            sa.update(Inventory)
+            .where(Inventory.company_id == company.id)
+            .values(window_sales=Inventory.window_sales + 7)
+        )
+        db.session.commit()
+    assert get_alerts(client, company) != before[0]
+    refresh_state(app, company, dt.datetime.now(dt.UTC).date(), rebuild=True)
+    after = [get_alerts(client, company, **q) for q in ({}, {"page_size": 2}, {"days": 60})]
+    assert after == before
+
+
+def test_the_refresh_command_moves_every_company_and_says_so(app, company, other_company):
+    result = app.test_cli_runner().invoke(args=["refresh-alert-state"])
+    assert result.exit_code == 0, result.output
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert f"company_id={company.id} as_of={today}" in result.output
+    assert f"company_id={other_company.id} as_of={today}" in result.output
+    rebuilt = app.test_cli_runner().invoke(
+        args=["refresh-alert-state", "--company", str(company.id), "--rebuild"]
+    )
+    assert rebuilt.exit_code == 0 and other_company.name not in rebuilt.output
+    missing = app.test_cli_runner().invoke(args=["refresh-alert-state", "--company", "999999"])
+    assert missing.exit_code != 0 and "No company 999999" in missing.output
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+
+def csv_rows(response) -> list[dict]:
+    """The CSV body as dicts by column."""
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+
+
+@pytest.mark.parametrize(
+    "how", [{"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}}]
+)
+def test_csv_streams_every_alert_in_order_with_the_json_values(client, company, five_alerts, how):
+    response = fetch(client, company, headers=how.get("headers"), **how.get("params", {}))
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv" and response.is_streamed
+    lines = csv_rows(response)
+    alerts = get_alerts(client, company)["alerts"]
+    assert [(int(r["product_id"]), int(r["warehouse_id"])) for r in lines] == [
+        (a["product_id"], a["warehouse_id"]) for a in alerts
+    ]
+    first, alert = lines[0], alerts[0]
+    assert first["avg_daily_sales"] == alert["avg_daily_sales"]
+    assert first["days_until_stockout"] == str(alert["days_until_stockout"])
+    assert first["stockout_date"] == (alert["stockout_date"] or "")
+    assert first["urgency"] == alert["urgency"]
+
+
+def test_csv_ignores_pages_and_keeps_filters(client, company, five_alerts, warehouse):
+    lines = csv_rows(
+        fetch(client, company, format="csv", page_size=1, warehouse_id=warehouse["id"])
+    )
+    expected = get_alerts(client, company, warehouse_id=warehouse["id"])
+    assert len(lines) == expected["total_alerts"] > 1
+
+
+def test_csv_quotes_text_a_spreadsheet_would_run_as_a_formula(
+    client, company, warehouse, make_selling, make_supplier
+):
+    product = make_selling(company, warehouse["id"], stock=1, sold=1, name="=HYPERLINK(1)")
+    supplier = make_supplier(company, name="@SUM(A1)", contact_email=None)
+    link_supplier(client, company, product["id"], supplier["id"], cost_price="1.00")
+    (line,) = csv_rows(fetch(client, company, format="csv"))
+    assert line["product_name"] == "'=HYPERLINK(1)"
+    assert line["supplier_name"] == "'@SUM(A1)"
+    assert line["supplier_contact_email"] == "" and line["lead_time_days"] == ""
+
+
+def test_csv_and_json_have_their_own_etags_and_csv_polls_get_a_304(client, company, one_alert):
+    json_etag = fetch(client, company).headers["ETag"]
+    csv_etag = fetch(client, company, format="csv").headers["ETag"]
+    assert csv_etag != json_etag
+    assert revalidate(client, company, csv_etag, format="csv").status_code == 304
+
+
+def test_an_unknown_format_is_a_400_naming_format(client, company):
+    assert_problem(fetch(client, company, format="xml"), 400, "format")
