@@ -53,34 +53,33 @@ def test_a_refresh_racing_sales_loses_no_sale_and_counts_none_twice(
         for _ in range(PRODUCTS)
     ]
     today = dt.datetime.now(dt.UTC).date()
+
+    def refresh(barrier, errors):
+        try:
+            with app.app_context():
+                barrier.wait()
+                state.refresh(company.id, today, rebuild=True)
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    def sell(barrier, errors, product_id):
+        seller = app.test_client()
+        barrier.wait()
+        response = seller.post(
+            "/api/stock/sales",
+            json={"product_id": product_id, "warehouse_id": warehouse, "quantity": 1},
+            headers=company.headers,
+        )
+        if response.status_code != 201:
+            errors.append(response.json)
+
     for round_ in range(ROUNDS):
-        barrier = threading.Barrier(3)
-        errors = []
-
-        def refresh():
-            try:
-                with app.app_context():
-                    barrier.wait()
-                    state.refresh(company.id, today, rebuild=True)
-            except Exception as error:  # reported below
-                errors.append(error)
-
-        def sell(product_id):
-            seller = app.test_client()
-            barrier.wait()
-            response = seller.post(
-                "/api/stock/sales",
-                json={"product_id": product_id, "warehouse_id": warehouse, "quantity": 1},
-                headers=company.headers,
-            )
-            if response.status_code != 201:
-                errors.append(response.json)
-
+        barrier, errors = threading.Barrier(3), []
         # one sale of the first row the refresh locks, one of the last
         threads = [
-            threading.Thread(target=refresh),
-            threading.Thread(target=sell, args=(products[0],)),
-            threading.Thread(target=sell, args=(products[-1],)),
+            threading.Thread(target=refresh, args=(barrier, errors)),
+            threading.Thread(target=sell, args=(barrier, errors, products[0])),
+            threading.Thread(target=sell, args=(barrier, errors, products[-1])),
         ]
         for thread in threads:
             thread.start()
