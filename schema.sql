@@ -362,6 +362,8 @@ ALTER TABLE inventory ADD COLUMN window_since TIMESTAMP WITH TIME ZONE;
 
 CREATE INDEX ix_inventory_alert_order ON inventory (company_id, ((CAST(quantity AS BIGINT) * 30) / window_sales), quantity, product_id, warehouse_id) WHERE quantity < alert_threshold AND window_sales > 0;
 
+CREATE INDEX ix_products_not_alerting ON products (company_id, id) WHERE archived_at IS NOT NULL OR is_bundle;
+
 CREATE TABLE alert_state (
     company_id INTEGER NOT NULL,
     as_of DATE NOT NULL,

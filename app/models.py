@@ -237,6 +237,10 @@ class Warehouse(db.Model):
     archived_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
 
 
+# products that never alert (archived, or bundles: they hold no stock)
+PRODUCTS_NOT_ALERTING = "archived_at IS NOT NULL OR is_bundle"
+
+
 class Product(db.Model):
     """A sellable item; SKU unique per company, price exact to the cent."""
 
@@ -250,6 +254,14 @@ class Product(db.Model):
             name="threshold_non_negative",
         ),
         sa.Index(None, "company_id", "product_type"),
+        # the few products the alerts leave out: the alert count anti-joins them
+        sa.Index(
+            "ix_products_not_alerting",
+            "company_id",
+            "id",
+            postgresql_where=sa.text(PRODUCTS_NOT_ALERTING),
+            sqlite_where=sa.text(PRODUCTS_NOT_ALERTING),
+        ),
     )
 
     id: so.Mapped[int] = surrogate_id("products")

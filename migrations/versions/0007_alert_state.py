@@ -26,6 +26,7 @@ depends_on: str | Sequence[str] | None = None
 # as in app.models at this revision
 ALERTING = "quantity < alert_threshold AND window_sales > 0"
 ALERT_SORT_KEY = "((CAST(quantity AS BIGINT) * 30) / window_sales)"
+PRODUCTS_NOT_ALERTING = "archived_at IS NOT NULL OR is_bundle"
 
 
 def upgrade() -> None:
@@ -41,6 +42,14 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text(ALERTING),
         sqlite_where=sa.text(ALERTING),
+    )
+    op.create_index(
+        "ix_products_not_alerting",
+        "products",
+        ["company_id", "id"],
+        unique=False,
+        postgresql_where=sa.text(PRODUCTS_NOT_ALERTING),
+        sqlite_where=sa.text(PRODUCTS_NOT_ALERTING),
     )
     op.create_table(
         "alert_state",
@@ -58,6 +67,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("alert_state")
+    op.drop_index("ix_products_not_alerting", table_name="products")
     op.drop_index("ix_inventory_alert_order", table_name="inventory")
     with op.batch_alter_table("inventory", schema=None) as batch_op:
         batch_op.drop_column("window_since")
