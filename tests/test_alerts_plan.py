@@ -4,7 +4,6 @@ first page of the default window is a range scan of the index of alerting rows
 the inventory)."""
 
 import datetime as dt
-
 import subprocess
 import sys
 
