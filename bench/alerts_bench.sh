@@ -57,6 +57,9 @@ $(psql -tAc "SELECT count(*) FROM inventory_ledger WHERE company_id = $company_i
 start=$(date +%s.%N)
 "$venv"/bin/flask --app wsgi refresh-alert-state --rebuild
 echo "refresh-alert-state --rebuild (every company): $(echo "$(date +%s.%N) - $start" | bc) s"
+# the rebuild rewrote every inventory row: vacuum as autovacuum would (visibility map)
+psql -qc 'VACUUM (ANALYZE) inventory' "$db"
+psql -qc 'VACUUM (ANALYZE) products' "$db"
 start=$(date +%s.%N)
 "$venv"/bin/flask --app wsgi refresh-alert-state --company "$company_id" >/dev/null
 echo "refresh-alert-state --company $company_id (nothing moved): $(echo "$(date +%s.%N) - $start" | bc) s"

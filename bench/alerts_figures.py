@@ -193,6 +193,8 @@ def main() -> None:
         (args.company_id,),
     )
     far_above = cursor.fetchall()
+    conn.close()  # idle through the loop: the server may have closed it
+    conn = http.client.HTTPConnection(host, port, timeout=300)
     status, _, headers = get(conn, path, auth)
     etag = headers["etag"]
     stop = threading.Event()

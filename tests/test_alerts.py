@@ -1185,7 +1185,14 @@ def csv_rows(response) -> list[dict]:
 @pytest.mark.parametrize(
     "how", [{"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}}]
 )
-def test_csv_streams_every_alert_in_order_with_the_json_values(client, company, five_alerts, how):
+def test_csv_streams_every_alert_in_order_with_the_json_values(
+    client, company, five_alerts, how, make_supplier
+):
+    supplier = make_supplier(company, contact_email="buy@example.com")
+    for product_id in {a["product_id"] for a in get_alerts(client, company)["alerts"][:2]}:
+        link_supplier(
+            client, company, product_id, supplier["id"], cost_price="4.20", lead_time_days=3
+        )
     response = fetch(client, company, headers=how.get("headers"), **how.get("params", {}))
     assert response.status_code == 200
     assert response.mimetype == "text/csv" and response.is_streamed
@@ -1199,6 +1206,10 @@ def test_csv_streams_every_alert_in_order_with_the_json_values(client, company, 
     assert first["days_until_stockout"] == str(alert["days_until_stockout"])
     assert first["stockout_date"] == (alert["stockout_date"] or "")
     assert first["urgency"] == alert["urgency"]
+    for line, shown in zip(lines, alerts, strict=True):
+        assert line["cost_price"] == (shown["cost_price"] or "")
+        assert line["reorder_by"] == (shown["reorder_by"] or "")
+        assert line["supplier_id"] == str((shown["supplier"] or {}).get("id") or "")
 
 
 def test_csv_ignores_pages_and_keeps_filters(client, company, five_alerts, warehouse):
