@@ -109,13 +109,16 @@ alerts AS MATERIALIZED (
 )"""
 
 # a product's supplier to reorder from: preferred, else the cheapest, else the lowest id
+# (the archived suppliers are a set read once per statement, not a join per product:
+# PostgreSQL hashed every supplier for each product's lookup)
 CHOSEN_SUPPLIER = """(
     SELECT sp.supplier_id
     FROM supplier_products sp
-    JOIN suppliers s ON s.company_id = sp.company_id AND s.id = sp.supplier_id
     WHERE sp.company_id = :company_id AND sp.product_id = {product}
-      AND s.archived_at IS NULL
-    ORDER BY sp.is_preferred DESC, sp.cost_price ASC NULLS LAST, s.id ASC
+      AND sp.supplier_id NOT IN (
+          SELECT s.id FROM suppliers s
+          WHERE s.company_id = :company_id AND s.archived_at IS NOT NULL)
+    ORDER BY sp.is_preferred DESC, sp.cost_price ASC NULLS LAST, sp.supplier_id ASC
     LIMIT 1
 )"""
 
