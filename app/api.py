@@ -34,6 +34,9 @@ from app.schemas import CONTROL_CHARACTER_MESSAGE, Secret, has_control_character
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# endpoint -> function reading a text/csv body into the JSON body the endpoint's schema
+# validates (``POST /api/products/import`` takes either)
+CSV_BODIES = {}
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 SECRET_WITHHELD_HEADER = "Secret-Withheld"
 # the longest path plus query string the API reads; gunicorn's request line limit
@@ -88,6 +91,8 @@ class JSONParser(FlaskParser):
         return super().load_querystring(req, schema)
 
     def _raw_load_json(self, req):
+        if req.mimetype == "text/csv" and req.endpoint in CSV_BODIES:
+            return CSV_BODIES[req.endpoint](request_body(req))
         if not req.is_json:
             if request_body(req):
                 abort(

@@ -44,16 +44,18 @@ def bump(company_id: int) -> None:
     slots = set(g.pop("change_slots", set()))
     if not g.pop("only_stock", False):
         slots.add(CONFIG_SLOT)
-    for slot in sorted(slots):
-        statement = dialect_insert(ChangeCounter).values(
-            company_id=company_id, slot=slot, changes=1
+    if not slots:
+        return
+    # one multi-row upsert (a batch touches up to 16 slots): its rows are taken in VALUES order
+    statement = dialect_insert(ChangeCounter).values(
+        [{"company_id": company_id, "slot": slot, "changes": 1} for slot in sorted(slots)]
+    )
+    db.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["company_id", "slot"],
+            set_={"changes": ChangeCounter.changes + 1},
         )
-        db.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["company_id", "slot"],
-                set_={"changes": ChangeCounter.changes + 1},
-            )
-        )
+    )
 
 
 def alert_versions(company_id: int):

@@ -102,6 +102,17 @@ def register(app: Flask) -> None:
             state.refresh(one, today, rebuild=rebuild)
             click.echo(f"company_id={one} as_of={today.isoformat()}")
 
+    @app.cli.command("import-products")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--company", "company_id", type=int, required=True, help="The company's id.")
+    @click.option("--chunk", default=1000, show_default=True, help="Rows per transaction.")
+    @click.option("--dry-run", is_flag=True, help="Check every row; write nothing.")
+    def import_products(path, company_id, chunk, dry_run):
+        """Import a catalog CSV (the columns of POST /api/products/import), chunk by chunk."""
+        from app.products.import_cli import run
+
+        run(path, company_id, chunk, dry_run)
+
     @app.cli.command("seed-demo")
     def seed_demo():
         """Load the demo company (once) and print its id and a fresh API key; the demo

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from app import swagger_ui
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_MAX_IMPORT_BYTES = 16 * 1024 * 1024
 DEFAULT_STATEMENT_TIMEOUT_MS = 5000
 DEFAULT_CONNECT_TIMEOUT_S = 3
 DEFAULT_POOL_TIMEOUT_S = 5
@@ -154,6 +155,10 @@ def load_config(instance_path: str) -> dict:
         ),
         "MAX_CONTENT_LENGTH": int(
             os.environ.get("STOCKFLOW_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+        ),
+        # POST /api/products/import only: 10,000 rows of JSON with opening stock fit
+        "STOCKFLOW_MAX_IMPORT_BYTES": int(
+            os.environ.get("STOCKFLOW_MAX_IMPORT_BYTES", DEFAULT_MAX_IMPORT_BYTES)
         ),
         # flask-smorest / OpenAPI
         "API_TITLE": "StockFlow",

@@ -6,8 +6,9 @@ Creates a company, a warehouse, one hot product and ``--spread`` products, each 
 plenty of stock, then writes into DIR: ``env`` (shell assignments: API_KEY,
 COMPANY_ID, WAREHOUSE_ID, HOT_PRODUCT_ID, PRODUCT_IDS, PRODUCT_FIRST, PRODUCT_LAST),
 ``sale.json`` (one unit of the hot product), ``batch.json`` (1,000 one-unit sales
-spread over the products) and ``import.csv`` (``--import-rows`` new products with
-opening stock). Stdlib only; loopback targets only.
+spread over the products) and ``import_1.csv``, ``import_2.csv``, ... (``--import-rows``
+new products with opening stock, 10,000 a file: the import's limit per request).
+Stdlib only; loopback targets only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pathlib
 import urllib.parse
 
 STOCK = 10_000_000  # enough that no benchmark run sells out
+IMPORT_ROWS_PER_REQUEST = 10_000
 
 
 def call(conn, method, path, body, token):
@@ -95,11 +97,13 @@ def main() -> None:
         for i in range(args.batch_size)
     ]
     (out / "batch.json").write_text(json.dumps({"operations": operations}))
-    with open(out / "import.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["sku", "name", "price", "product_type", "warehouse_id", "quantity"])
-        for i in range(args.import_rows):
-            writer.writerow([f"IMP-{i}", f"Imported {i}", "4.50", "regular", warehouse, 100])
+    # POST /api/products/import takes up to 10,000 rows a request: one file per request
+    for part, start in enumerate(range(0, args.import_rows, IMPORT_ROWS_PER_REQUEST), 1):
+        with open(out / f"import_{part}.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["sku", "name", "price", "product_type", "warehouse_id", "quantity"])
+            for i in range(start, min(start + IMPORT_ROWS_PER_REQUEST, args.import_rows)):
+                writer.writerow([f"IMP-{i}", f"Imported {i}", "4.50", "regular", warehouse, 100])
 
 
 if __name__ == "__main__":

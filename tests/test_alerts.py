@@ -8,8 +8,8 @@ import types
 import pytest
 import sqlalchemy as sa
 
+from app.alerts import queries, state
 from app.alerts import routes as alert_routes
-from app.alerts import state
 from app.extensions import db
 from app.models import AlertState, Inventory, window_start
 from tests.helpers import assert_problem
@@ -1241,3 +1241,111 @@ def test_csv_and_json_have_their_own_etags_and_csv_polls_get_a_304(client, compa
 
 def test_an_unknown_format_is_a_400_naming_format(client, company):
     assert_problem(fetch(client, company, format="xml"), 400, "format")
+
+
+# -- the batch and the import keep the state too ----------------------------------------------
+
+
+def batch_ok(client, tenant, operations) -> dict:
+    """POST /api/stock/batch (asserting a 201)."""
+    response = client.post(
+        "/api/stock/batch", json={"operations": operations}, headers=tenant.headers
+    )
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def kept_equals_ledger(app, company) -> None:
+    """The kept state's answer is the ledger's, row for row."""
+    today = dt.datetime.now(dt.UTC).date()
+    args = {"days": 30, "page": 1, "page_size": 1000}
+    with app.app_context():
+        kept = queries.low_stock_alerts(company.id, args, today, maintained=True)
+        computed = queries.low_stock_alerts(company.id, args, today)
+    assert kept == computed
+
+
+def test_a_batch_counts_its_sales_into_the_window_and_moves_the_etag_only_for_low_rows(
+    app, client, company, warehouse, one_alert, make_selling
+):
+    far = make_selling(company, warehouse["id"], stock=100, sold=1)
+    etag = fetch(client, company).headers["ETag"]
+    sale = {"type": "sale", "warehouse_id": warehouse["id"], "quantity": 1}
+    batch_ok(client, company, [{**sale, "product_id": far["id"]}] * 2)
+    assert revalidate(client, company, etag).status_code == 304
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=45)
+    batch_ok(
+        client,
+        company,
+        [
+            {**sale, "product_id": one_alert["id"]},
+            {**sale, "product_id": one_alert["id"], "occurred_at": ago(3)},
+            # backdated before the window: a sale, but not in the window
+            {**sale, "product_id": one_alert["id"], "occurred_at": old.isoformat()},
+            {**sale, "product_id": far["id"]},
+        ],
+    )
+    response = revalidate(client, company, etag)
+    assert response.status_code == 200
+    alert = only_alert(response.json)
+    assert (alert["current_stock"], alert["units_sold_in_window"]) == (2, 7)
+    kept_equals_ledger(app, company)
+
+
+def test_a_batch_that_creates_rows_and_receives_keeps_the_state_right(
+    app, client, company, warehouse, make_warehouse, one_alert, make_product
+):
+    other = make_warehouse(company, name="Other")
+    fresh = make_product(company)
+    batch_ok(
+        client,
+        company,
+        [
+            {
+                "type": "receipt",
+                "product_id": fresh["id"],
+                "warehouse_id": other["id"],
+                "quantity": 3,
+            },
+            {"type": "sale", "product_id": fresh["id"], "warehouse_id": other["id"], "quantity": 1},
+            {
+                "type": "receipt",
+                "product_id": one_alert["id"],
+                "warehouse_id": warehouse["id"],
+                "quantity": 1,
+            },
+        ],
+    )
+    body = get_alerts(client, company)
+    assert {(a["product_id"], a["units_sold_in_window"]) for a in body["alerts"]} == {
+        (fresh["id"], 1),
+        (one_alert["id"], 5),
+    }
+    kept_equals_ledger(app, company)
+
+
+def test_imported_products_start_a_window_and_count_their_first_sales(
+    app, client, company, warehouse
+):
+    response = client.post(
+        "/api/products/import",
+        json={
+            "products": [
+                {
+                    "name": "Imported",
+                    "sku": "IMP-1",
+                    "price": "1.00",
+                    "initial_stock": [{"warehouse_id": warehouse["id"], "quantity": 4}],
+                }
+            ]
+        },
+        headers=company.headers,
+    )
+    assert response.status_code in (200, 201), response.json
+    with app.app_context():
+        row = db.session.scalar(sa.select(Inventory).where(Inventory.company_id == company.id))
+        product_id = row.product_id
+        assert row.window_since == window_start(dt.datetime.now(dt.UTC).date())
+    sell(client, company, product_id, warehouse["id"], 1)
+    assert only_alert(get_alerts(client, company))["units_sold_in_window"] == 1
+    kept_equals_ledger(app, company)

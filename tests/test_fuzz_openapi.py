@@ -58,6 +58,9 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE = [
     # a second pattern beside the text pattern would need an allOf that makes
     # generated addresses rare.
     r"Not a valid email address\.",
+    r"Bundles cannot be adjusted\.",
+    r"Also in products\.[0-9]+\.",  # a SKU twice in one import
+    r"Fixed at creation; this product's differs\.",  # is_bundle of an existing SKU
 ]
 
 

@@ -157,13 +157,17 @@ def test_concurrent_sales_read_newest_first_chain_their_levels(
         assert_chains(page["entries"])
 
 
-def locked_row(engine, product_id: int, warehouse_id: int):
+def locked_row(engine, company_id: int, product_id: int, warehouse_id: int):
     """Open a transaction that holds the inventory row's lock; commit it to release."""
     connection = engine.connect()
     transaction = connection.begin()
     connection.execute(
         sa.select(Inventory.id)
-        .where(Inventory.product_id == product_id, Inventory.warehouse_id == warehouse_id)
+        .where(
+            Inventory.company_id == company_id,
+            Inventory.product_id == product_id,
+            Inventory.warehouse_id == warehouse_id,
+        )
         .with_for_update()
     )
     return connection, transaction
@@ -187,6 +191,9 @@ def wait_for_lock_waiters(engine, count: int, timeout: float = 4.0) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.plain_postgres(
+    "watches pg_stat_activity on the coordinator; on Citus the row lock is waited on a worker"
+)
 def test_sync_cursor_never_skips_a_sale_that_waited_on_a_lock(
     app, company, make_warehouse, make_product
 ):
@@ -226,7 +233,7 @@ def test_sync_cursor_never_skips_a_sale_that_waited_on_a_lock(
     polling.start()
     try:
         for round_ in range(10):
-            connection, transaction = locked_row(engine, held, warehouse)
+            connection, transaction = locked_row(engine, company.id, held, warehouse)
             waiting = []
             for i in range(2):
                 body = sale(held, warehouse)
@@ -266,6 +273,9 @@ def test_sync_cursor_never_skips_a_sale_that_waited_on_a_lock(
 
 
 @pytest.mark.postgres
+@pytest.mark.plain_postgres(
+    "watches pg_stat_activity on the coordinator; on Citus the row lock is waited on a worker"
+)
 def test_a_sale_that_waited_on_a_lock_is_dated_after_the_sales_that_committed_meanwhile(
     app, client, company, make_warehouse, make_product
 ):
@@ -276,7 +286,7 @@ def test_a_sale_that_waited_on_a_lock_is_dated_after_the_sales_that_committed_me
         engine = sa.create_engine(db.engine.url)
     try:
         for _ in range(5):
-            connection, transaction = locked_row(engine, held, warehouse)
+            connection, transaction = locked_row(engine, company.id, held, warehouse)
             result = {}
             waiting = threading.Thread(
                 target=lambda result=result: result.setdefault(

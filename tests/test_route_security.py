@@ -228,6 +228,20 @@ def world(client, make_company) -> World:
                 "delta": -1,
                 "reason": "sweep",
             },
+            ("stock.post_batch", "POST"): {
+                "operations": [{"type": "sale", **operation}, {"type": "return", **operation}]
+            },
+            ("products.import_products", "POST"): {
+                "products": [
+                    {
+                        "name": "Sweep",
+                        "sku": "SWEEP-IMPORT",
+                        "price": "1.00",
+                        "warehouse_id": wh,
+                        "initial_quantity": 5,
+                    }
+                ]
+            },
         },
         queries={("stock.Ledger", "GET"): f"?product_id={product}&warehouse_id={wh}"},
     )
@@ -453,10 +467,9 @@ def test_another_companys_key_gets_404_for_every_route_naming_a_resource_and_nev
     control_with_the_owners_key(client, world, requests)
 
 
-def a_ids_in_body(body) -> set[str]:
-    """The body's fields that name one of company A's rows by id."""
-    if not isinstance(body, dict):
-        return set()
+def a_ids_in_body(body, prefix: str = "") -> set[str]:
+    """The body's fields that name one of company A's rows by id (dotted paths for the
+    items of a batch or an import: ``operations.0.product_id``)."""
     id_fields = {
         "product_id",
         "warehouse_id",
@@ -464,7 +477,15 @@ def a_ids_in_body(body) -> set[str]:
         "to_warehouse_id",
         "supplier_id",
     }
-    return {name for name in body if name in id_fields}
+    if isinstance(body, list) and prefix:
+        return {p for i, item in enumerate(body) for p in a_ids_in_body(item, f"{prefix}{i}.")}
+    if not isinstance(body, dict):
+        return set()
+    found = {prefix + name for name in body if name in id_fields}
+    for name, value in body.items():
+        if isinstance(value, list):
+            found |= a_ids_in_body(value, f"{prefix}{name}.")
+    return found
 
 
 def control_with_the_owners_key(client, world: World, requests: list[RouteRequest]):

@@ -154,3 +154,84 @@ class ProductQuerySchema(ma.Schema):
     )
     product_type = QueryText(validate=validate.Length(max=PRODUCT_TYPE_MAX_LENGTH))
     is_bundle = ma.fields.Boolean()
+
+
+# -- bulk import and export ---------------------------------------------------------------
+
+MAX_IMPORT_ROWS = 10_000
+
+
+class ProductImportItemSchema(ProductCreateSchema):
+    """One row of an import: the body of POST /api/products. ``product_type`` and
+    ``is_bundle`` have no default here: a row updates only the fields it lists (a new
+    product still gets ``regular`` and ``false``)."""
+
+    product_type = ProductType()
+    is_bundle = StrictBoolean()
+
+
+class ProductImportSchema(ma.Schema):
+    """Body of POST /api/products/import (JSON; CSV is read into the same shape)."""
+
+    products = ma.fields.List(
+        ma.fields.Nested(ProductImportItemSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_IMPORT_ROWS),
+    )
+
+
+class ImportQuerySchema(ma.Schema):
+    """Query of POST /api/products/import."""
+
+    dry_run = ma.fields.Boolean(
+        load_default=False, metadata={"description": "Validate only; write nothing"}
+    )
+
+
+class ImportRowSchema(ma.Schema):
+    """What one row of an import did."""
+
+    row = ma.fields.Integer(metadata={"description": "Index in products (CSV: line - 2)"})
+    sku = ma.fields.String()
+    id = ma.fields.Integer(allow_none=True, metadata={"description": "null for a dry run's new"})
+    action = ma.fields.String(metadata={"enum": ["created", "updated"]})
+    stock_ignored = ma.fields.Boolean(
+        metadata={"description": "Opening stock given for an existing product: not applied"}
+    )
+
+
+class ImportResultSchema(ma.Schema):
+    """The result of an import."""
+
+    dry_run = ma.fields.Boolean()
+    created = ma.fields.Integer()
+    updated = ma.fields.Integer()
+    stock_ignored = ma.fields.Integer()
+    products = ma.fields.List(ma.fields.Nested(ImportRowSchema))
+
+
+class ExportQuerySchema(ma.Schema):
+    """Query of GET /api/products/export."""
+
+    format = ma.fields.String(
+        validate=validate.OneOf(["json", "csv"]),
+        metadata={"description": "Instead of the Accept header: json or csv"},
+    )
+
+
+class ExportedProductSchema(ma.Schema):
+    """An exported product: a POST /api/products body (bundles without initial_stock)."""
+
+    sku = ma.fields.String()
+    name = ma.fields.String()
+    price = Money()
+    product_type = ma.fields.String()
+    low_stock_threshold = ma.fields.Integer(allow_none=True)
+    is_bundle = ma.fields.Boolean()
+    initial_stock = ma.fields.List(ma.fields.Nested(StockLevelSchema))
+
+
+class ProductExportSchema(ma.Schema):
+    """The catalog, as POST /api/products/import takes it."""
+
+    products = ma.fields.List(ma.fields.Nested(ExportedProductSchema))

@@ -243,12 +243,18 @@ def ledger_changes(company_id: int, args: dict) -> dict:
     cursor we handed out: a sale that waits on a lock holds the feed back until it
     ends, rather than being skipped. SQLite has one writer at a time, so ids are
     handed out in commit order and the id alone is the cursor.
+
+    The horizon is read in a statement of its own, on the server that assigned the
+    transaction ids: on Citus the coordinator fills ``txid`` (it evaluates column
+    defaults) while a filter inside the routed query would run on a worker, whose
+    transaction ids are its own. Reading it first is only more cautious: every
+    transaction below it had ended before the feed's own snapshot was taken.
     """
     txid, entry_id = decode_sync_cursor(args.get("after"))
     limit = args["limit"]
     query = sa.select(LedgerEntry).where(LedgerEntry.company_id == company_id)
     if db.session.get_bind().dialect.name == "postgresql":
-        finished_below = sa.select(sa.literal_column(FINISHED_BELOW)).scalar_subquery()
+        finished_below = db.session.scalar(sa.select(sa.literal_column(FINISHED_BELOW)))
         query = query.where(
             sa.tuple_(LedgerEntry.txid, LedgerEntry.id) > sa.tuple_(txid, entry_id),
             LedgerEntry.txid < finished_below,

@@ -1,21 +1,29 @@
 """Stock operations, stock levels and the ledger."""
 
+import json
+
+from flask import Response, request, stream_with_context
 from flask.views import MethodView
 
 from app import auth, changes
 from app.api import Blueprint, paginate, transactional
 from app.models import Product, Warehouse
-from app.stock import queries, service
+from app.stock import batch, export, queries, service
 from app.stock.schemas import (
+    BATCH_ITEM_SCHEMAS,
     AdjustmentSchema,
+    BatchProblemSchema,
+    BatchSchema,
     LedgerChangesQuerySchema,
     LedgerChangesSchema,
     LedgerPageSchema,
     LedgerQuerySchema,
+    LevelsQuerySchema,
     OperationResultSchema,
     OperationSchema,
     ProductStockSchema,
     ReceiptSchema,
+    StockLevelRowSchema,
     TransferSchema,
     WarehouseStockItemSchema,
 )
@@ -114,3 +122,64 @@ class WarehouseStock(MethodView):
         products = queries.products_in_warehouse(company_id, warehouse_id)
         page = paginate(products, pagination_parameters)
         return queries.warehouse_stock(company_id, warehouse_id, page)
+
+
+@bp.record_once
+def _document_batch_items(_state):
+    """Put each batch item's schema in the OpenAPI document (the items refer to them)."""
+    from app.extensions import api
+
+    for schema in BATCH_ITEM_SCHEMAS.values():
+        api.spec.components.schema(schema.__name__.removesuffix("Schema"), schema=schema)
+
+
+@bp.route("/stock/batch", methods=["POST"])
+@transactional
+@bp.arguments(BatchSchema)
+@bp.response(201, OperationResultSchema)
+@bp.alt_response(400, schema=BatchProblemSchema, description="An operation is invalid")
+@bp.alt_response(
+    409, schema=BatchProblemSchema, description="An operation was refused (e.g. not enough stock)"
+)
+def post_batch(data):
+    """Apply up to 1,000 stock operations of any kind, all or nothing
+
+    Each item is the body of its single-operation endpoint plus `type` (`receipt`,
+    `sale`, `return`, `transfer`, `adjustment`); they apply in order (several items on
+    one row chain their `quantity_after`) in one transaction, and every ledger row
+    carries the batch's `operation_id`. A refused item refuses the whole batch and
+    nothing is written: a 400 (bad input, e.g. an unknown product) or a 409 (`batch-refused`:
+    not enough stock, past the largest level, a stale count) whose `errors` name each
+    bad item's field (`operations.3.quantity`) and whose `items` give the facts
+    (`index`, `problem`, `available`, ...). Accepts an `Idempotency-Key` header.
+    """
+    changes.only_stock()
+    result = batch.apply(auth.current_company_id(), data["operations"])
+    # serialized by hand: LedgerEntrySchema's dump of 1,000 rows costs more than the SQL
+    return Response(json.dumps(batch.as_json(result)), 201, mimetype="application/json")
+
+
+@bp.route("/stock/levels")
+class Levels(MethodView):
+    @bp.arguments(LevelsQuerySchema, location="query")
+    @bp.response(200, StockLevelRowSchema(many=True))
+    @bp.doc(responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+    def get(self, query):
+        """Every stock level (product, warehouse), as JSON or CSV (streamed)
+
+        Filter by `product_id` and `warehouse_id`; choose the format with `?format=`
+        or the Accept header (JSON by default). Bundles hold no stock of their own and
+        are not listed.
+        """
+        company_id = auth.current_company_id()
+        fmt = query.get("format") or (
+            "csv"
+            if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
+            else "json"
+        )
+        if fmt == "csv":
+            body, mimetype = export.levels_csv(company_id, query), "text/csv"
+        else:
+            body, mimetype = export.levels_json(company_id, query), "application/json"
+        # the generator reads through the request's session: keep the context open
+        return Response(stream_with_context(body), 200, mimetype=mimetype)

@@ -5,6 +5,7 @@ import datetime as dt
 import marshmallow as ma
 from marshmallow import validate
 
+from app.errors import ProblemSchema
 from app.models import LEDGER_REASONS
 from app.schemas import (
     Id,
@@ -208,3 +209,133 @@ class WarehouseStockItemSchema(ma.Schema):
     name = ma.fields.String()
     is_bundle = ma.fields.Boolean()
     quantity = ma.fields.Integer()
+
+
+# -- batches ----------------------------------------------------------------------------
+
+MAX_BATCH_OPERATIONS = 1000
+
+
+def _typed(base: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """``base`` (a single operation's body) plus ``type``: one item of a batch."""
+    return type(
+        f"Batch{name.capitalize()}Schema",
+        (base,),
+        {
+            "type": ma.fields.String(required=True, validate=validate.OneOf([name])),
+            "__doc__": f"A batch item: the body of POST /api/stock/{name}s-style operation "
+            f"'{name}' plus its type.",
+        },
+    )
+
+
+# each item takes the fields of its single-operation endpoint, plus ``type``
+OPERATION_SCHEMAS = {
+    "receipt": ReceiptSchema,
+    "sale": OperationSchema,
+    "return": OperationSchema,
+    "transfer": TransferSchema,
+    "adjustment": AdjustmentSchema,
+}
+BATCH_ITEM_SCHEMAS = {name: _typed(base, name) for name, base in OPERATION_SCHEMAS.items()}
+# the common shapes, checked without marshmallow (1,000 schema loads cost more than the
+# SQL of a batch); anything else goes through the operation's schema
+_LEAN_FIELDS = {
+    "receipt": ("product_id", "warehouse_id", "quantity"),
+    "sale": ("product_id", "warehouse_id", "quantity"),
+    "return": ("product_id", "warehouse_id", "quantity"),
+    "transfer": ("product_id", "from_warehouse_id", "to_warehouse_id", "quantity"),
+}
+
+
+def _lean(item: dict, fields: tuple[str, ...]) -> dict | None:
+    """The item as its schema would load it, if it is only positive in-range integers
+    in exactly these fields (and ``type``); else None."""
+    if len(item) != len(fields) + 1:
+        return None
+    loaded = {}
+    for name in fields:
+        value = item.get(name)
+        if type(value) is not int or not 1 <= value <= MAX_QUANTITY:
+            return None
+        loaded[name] = value
+    return loaded
+
+
+class BatchOperation(ma.fields.Field):
+    """One batch item: validated by the schema of its ``type``'s single endpoint."""
+
+    def __init__(self, **kwargs):
+        refs = [
+            {"$ref": f"#/components/schemas/{schema.__name__.removesuffix('Schema')}"}
+            for schema in BATCH_ITEM_SCHEMAS.values()
+        ]
+        kwargs["metadata"] = {"type": "object", "oneOf": refs, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+        self._schemas = {name: schema() for name, schema in OPERATION_SCHEMAS.items()}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ma.ValidationError("Not a valid object.")
+        kind = value.get("type")
+        if kind not in self._schemas:
+            raise ma.ValidationError({"type": [f"Must be one of: {', '.join(OPERATION_SCHEMAS)}."]})
+        lean_fields = _LEAN_FIELDS.get(kind)
+        loaded = _lean(value, lean_fields) if lean_fields else None
+        if loaded is None:
+            loaded = self._schemas[kind].load({k: v for k, v in value.items() if k != "type"})
+        loaded["type"] = kind
+        return loaded
+
+
+class BatchSchema(ma.Schema):
+    """Body of POST /api/stock/batch."""
+
+    operations = ma.fields.List(
+        BatchOperation(),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BATCH_OPERATIONS),
+        metadata={"description": "Applied in this order; each item as its single endpoint"},
+    )
+
+
+class LevelsQuerySchema(ma.Schema):
+    """Filters of GET /api/stock/levels."""
+
+    product_id = QueryId()
+    warehouse_id = QueryId()
+    format = ma.fields.String(
+        validate=validate.OneOf(["json", "csv"]),
+        metadata={"description": "Instead of the Accept header: json or csv"},
+    )
+
+
+class StockLevelRowSchema(ma.Schema):
+    """One stock level: a product (by id and SKU) in a warehouse."""
+
+    product_id = ma.fields.Integer()
+    sku = ma.fields.String()
+    warehouse_id = ma.fields.Integer()
+    quantity = ma.fields.Integer()
+
+
+class RefusedItemSchema(ma.Schema):
+    """Why one item of a batch was refused, with the facts a client needs to act."""
+
+    index = ma.fields.Integer(metadata={"description": "The item's position in operations"})
+    field = ma.fields.String()
+    problem = ma.fields.String(
+        metadata={"description": "validation-error, insufficient-stock, stock-limit, ..."}
+    )
+    product_id = ma.fields.Integer()
+    warehouse_id = ma.fields.Integer()
+    available = ma.fields.Integer()
+    requested = ma.fields.Integer()
+    current_quantity = ma.fields.Integer()
+    expected_quantity = ma.fields.Integer()
+
+
+class BatchProblemSchema(ProblemSchema):
+    """A refused batch: the problem, plus each refused item."""
+
+    items = ma.fields.List(ma.fields.Nested(RefusedItemSchema))
