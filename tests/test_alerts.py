@@ -1349,3 +1349,14 @@ def test_imported_products_start_a_window_and_count_their_first_sales(
     sell(client, company, product_id, warehouse["id"], 1)
     assert only_alert(get_alerts(client, company))["units_sold_in_window"] == 1
     kept_equals_ledger(app, company)
+
+
+def test_a_refresh_with_nothing_to_move_keeps_the_etag_and_a_rebuild_moves_it(
+    app, client, company, one_alert
+):
+    etag = fetch(client, company).headers["ETag"]
+    today = dt.datetime.now(dt.UTC).date()
+    refresh_state(app, company, today)
+    assert revalidate(client, company, etag).status_code == 304
+    refresh_state(app, company, today, rebuild=True)
+    assert revalidate(client, company, etag).status_code == 200

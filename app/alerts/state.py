@@ -23,6 +23,7 @@ from app.extensions import db
 from app.models import (
     AlertState,
     ChangeCounter,
+    Company,
     Inventory,
     LedgerEntry,
     UTCDateTime,
@@ -95,19 +96,22 @@ def refresh(company_id: int, today: dt.date, rebuild: bool = False) -> None:
     # until the last chunk is done, as_of still names another day and the alerts
     # are computed from the ledger (a rebuild of today's state keeps answering from
     # the rows: it rewrites them with the figures they already hold)
-    after = (0, 0)
+    after, moved = (0, 0), False
     while (after := _refresh_chunk(company_id, since, after, rebuild)) is not None:
-        pass
+        moved = True
     mark_current(company_id, today)
-    # the alerts' version moves: pollers of the default window ask again
-    statement = dialect_insert(ChangeCounter).values(
-        company_id=company_id, slot=CONFIG_SLOT, changes=1
-    )
-    db.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["company_id", "slot"], set_={"changes": ChangeCounter.changes + 1}
+    if moved:
+        # the alerts' version moves: pollers of the default window ask again (a run
+        # that found every row current leaves their 304s alone)
+        statement = dialect_insert(ChangeCounter).values(
+            company_id=company_id, slot=CONFIG_SLOT, changes=1
         )
-    )
+        db.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["company_id", "slot"],
+                set_={"changes": ChangeCounter.changes + 1},
+            )
+        )
     db.session.commit()
 
 
@@ -123,4 +127,4 @@ def mark_current(company_id: int, today: dt.date) -> None:
 
 def company_ids() -> list[int]:
     """Every company, for a refresh of all of them."""
-    return list(db.session.scalars(sa.text("SELECT id FROM companies ORDER BY id")))
+    return list(db.session.scalars(sa.select(Company.id).order_by(Company.id)))
