@@ -115,6 +115,23 @@ def refresh(company_id: int, today: dt.date, rebuild: bool = False) -> None:
     db.session.commit()
 
 
+def compute_new_company(company_id: int, today: dt.date) -> None:
+    """Compute the state of a company whose rows were just written outside the stock
+    operations (the demo data), in the caller's transaction (flushes, no commit): no
+    one else writes to a company that is not committed yet, so no locks are needed."""
+    since = window_start(today)
+    db.session.execute(
+        sa.update(Inventory)
+        .where(Inventory.company_id == company_id)
+        .values(
+            window_sales=_window_sales(company_id, since),
+            window_since=sa.literal(since, UTCDateTime()),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    mark_current(company_id, today)
+
+
 def mark_current(company_id: int, today: dt.date) -> None:
     """Record that the company's rows count ``today``'s default window (flushes)."""
     statement = dialect_insert(AlertState).values(company_id=company_id, as_of=today)
