@@ -54,8 +54,9 @@ class LowStockAlerts(MethodView):
     )
     @bp.alt_response(
         200,
+        schema={"type": "string"},
         success=True,
-        description="Every matching alert (pages aside), most urgent first, one per line",
+        description="A page of alerts (JSON), or with format=csv every matching alert (CSV)",
         content_type=CSV,
     )
     def get(self, args, company_id):
