@@ -80,8 +80,18 @@ def test_creating_a_product_with_stock_and_archiving_its_warehouse_never_both_su
         stranded = db.session.scalar(
             sa.select(sa.func.count())
             .select_from(Inventory)
-            .join(Warehouse, Warehouse.id == Inventory.warehouse_id)
-            .where(Warehouse.archived_at.is_not(None), Inventory.quantity > 0)
+            .join(
+                Warehouse,
+                sa.and_(
+                    Warehouse.company_id == Inventory.company_id,
+                    Warehouse.id == Inventory.warehouse_id,
+                ),
+            )
+            .where(
+                Inventory.company_id == company.id,
+                Warehouse.archived_at.is_not(None),
+                Inventory.quantity > 0,
+            )
         )
         db.session.remove()
     assert stranded == 0
@@ -113,8 +123,14 @@ def test_replacing_components_and_archiving_a_component_never_both_succeed(
         archived_components = db.session.scalar(
             sa.select(sa.func.count())
             .select_from(BundleComponent)
-            .join(Product, Product.id == BundleComponent.component_product_id)
-            .where(Product.archived_at.is_not(None))
+            .join(
+                Product,
+                sa.and_(
+                    Product.company_id == BundleComponent.company_id,
+                    Product.id == BundleComponent.component_product_id,
+                ),
+            )
+            .where(BundleComponent.company_id == company.id, Product.archived_at.is_not(None))
         )
         db.session.remove()
     assert archived_components == 0

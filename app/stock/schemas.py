@@ -278,7 +278,6 @@ class BatchOperation(ma.fields.Field):
         if not isinstance(value, dict):
             raise ma.ValidationError("Not a valid object.")
         kind = value.get("type")
-        # a list or an object is no operation type (and cannot be looked up)
         if not isinstance(kind, str) or kind not in self._schemas:
             raise ma.ValidationError({"type": [f"Must be one of: {', '.join(OPERATION_SCHEMAS)}."]})
         lean_fields = _LEAN_FIELDS.get(kind)
