@@ -35,8 +35,8 @@ def only_stock() -> None:
 
 
 def bump(company_id: int) -> None:
-    """Count this request's change: the stock slots it touched and, unless it is a
-    stock operation, the configuration slot.
+    """Count this request's change: the stock slots it touched, the alert slots of the
+    alerting rows it changed and, unless it is a stock operation, the configuration slot.
 
     Slots are bumped in ascending order, after every other row lock the request
     took, so two requests cannot wait on each other's counters.
@@ -46,7 +46,8 @@ def bump(company_id: int) -> None:
         slots.add(CONFIG_SLOT)
     if not slots:
         return
-    # one multi-row upsert (a batch touches up to 16 slots): its rows are taken in VALUES order
+    # one multi-row upsert (a batch touches up to 16 stock and 16 alert slots): its rows
+    # are taken in VALUES order
     statement = dialect_insert(ChangeCounter).values(
         [{"company_id": company_id, "slot": slot, "changes": 1} for slot in sorted(slots)]
     )
