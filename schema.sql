@@ -354,7 +354,26 @@ ALTER TABLE supplier_products ADD CONSTRAINT fk_supplier_products_company_id_sup
 
 UPDATE alembic_version SET version_num='0006' WHERE alembic_version.version_num = '0005b';
 
--- Running upgrade 0006 -> 0008
+-- Running upgrade 0006 -> 0007
+
+ALTER TABLE inventory ADD COLUMN window_sales BIGINT DEFAULT '0' NOT NULL;
+
+ALTER TABLE inventory ADD COLUMN window_since TIMESTAMP WITH TIME ZONE;
+
+CREATE INDEX ix_inventory_alert_order ON inventory (company_id, ((CAST(quantity AS BIGINT) * 30) / window_sales), quantity, product_id, warehouse_id) WHERE quantity < alert_threshold AND window_sales > 0;
+
+CREATE INDEX ix_products_not_alerting ON products (company_id, id) WHERE archived_at IS NOT NULL OR is_bundle;
+
+CREATE TABLE alert_state (
+    company_id INTEGER NOT NULL,
+    as_of DATE NOT NULL,
+    CONSTRAINT pk_alert_state PRIMARY KEY (company_id),
+    CONSTRAINT fk_alert_state_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE
+);
+
+UPDATE alembic_version SET version_num='0007' WHERE alembic_version.version_num = '0006';
+
+-- Running upgrade 0007 -> 0008
 
 CREATE TABLE purchase_orders (
     id SERIAL NOT NULL,
@@ -426,7 +445,7 @@ ALTER TABLE inventory_ledger ADD COLUMN purchase_order_id INTEGER;
 
 ALTER TABLE inventory_ledger ADD CONSTRAINT fk_inventory_ledger_purchase_orders FOREIGN KEY(company_id, purchase_order_id) REFERENCES purchase_orders (company_id, id);
 
-UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0006';
+UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
 COMMIT;
 

@@ -11,15 +11,22 @@ import sqlalchemy as sa
 from flask import g
 
 from app.extensions import db
-from app.models import ChangeCounter, dialect_insert
+from app.models import AlertState, ChangeCounter, dialect_insert
 
 STOCK_SLOTS = 16
 CONFIG_SLOT = STOCK_SLOTS  # catalog, suppliers, thresholds, keys: anything but stock
+# a stock change of a row that was or is in the default window's alert set (by product)
+ALERT_SLOTS = range(CONFIG_SLOT + 1, CONFIG_SLOT + 1 + STOCK_SLOTS)
 
 
 def stock_changed(product_ids) -> None:
     """Record that this request changed the stock of these products."""
     g.setdefault("change_slots", set()).update(p % STOCK_SLOTS for p in product_ids)
+
+
+def alerts_changed(product_ids) -> None:
+    """Record that this request changed rows the low-stock alerts show (or showed)."""
+    g.setdefault("change_slots", set()).update(ALERT_SLOTS[p % STOCK_SLOTS] for p in product_ids)
 
 
 def only_stock() -> None:
@@ -28,8 +35,8 @@ def only_stock() -> None:
 
 
 def bump(company_id: int) -> None:
-    """Count this request's change: the stock slots it touched and, unless it is a
-    stock operation, the configuration slot.
+    """Count this request's change: the stock slots it touched, the alert slots of the
+    alerting rows it changed and, unless it is a stock operation, the configuration slot.
 
     Slots are bumped in ascending order, after every other row lock the request
     took, so two requests cannot wait on each other's counters.
@@ -39,7 +46,8 @@ def bump(company_id: int) -> None:
         slots.add(CONFIG_SLOT)
     if not slots:
         return
-    # one multi-row upsert (a batch touches up to 16 slots): its rows are taken in VALUES order
+    # one multi-row upsert (a batch touches up to 16 stock and 16 alert slots): its rows
+    # are taken in VALUES order
     statement = dialect_insert(ChangeCounter).values(
         [{"company_id": company_id, "slot": slot, "changes": 1} for slot in sorted(slots)]
     )
@@ -49,6 +57,23 @@ def bump(company_id: int) -> None:
             set_={"changes": ChangeCounter.changes + 1},
         )
     )
+
+
+def alert_versions(company_id: int):
+    """In one statement: the company's data version, the version of what its default
+    alerts depend on (configuration and alerting rows), and its alert state's day."""
+    counters = sa.select(sa.func.coalesce(sa.func.sum(ChangeCounter.changes), 0)).where(
+        ChangeCounter.company_id == company_id
+    )
+    return db.session.execute(
+        sa.select(
+            counters.scalar_subquery(),
+            counters.where(ChangeCounter.slot >= CONFIG_SLOT).scalar_subquery(),
+            sa.select(AlertState.as_of)
+            .where(AlertState.company_id == company_id)
+            .scalar_subquery(),
+        )
+    ).one()
 
 
 def version(company_id: int) -> int:

@@ -81,6 +81,27 @@ def register(app: Flask) -> None:
             db.session.commit()
             click.echo(f"company_id={one} repaired={repaired}")
 
+    @app.cli.command("refresh-alert-state")
+    @click.option("--company", "company_id", type=int, help="Only this company.")
+    @click.option(
+        "--rebuild", is_flag=True, help="Recompute every row from the ledger, not only moved ones."
+    )
+    def refresh_alert_state(company_id, rebuild):
+        """Move the low-stock alert state to today's window (run daily after 00:00 UTC);
+        with --rebuild, recompute it from the ledger. Every company unless --company."""
+        import datetime as dt
+
+        from app.alerts import state
+        from app.models import Company
+
+        if company_id is not None and db.session.get(Company, company_id) is None:
+            raise click.ClickException(f"No company {company_id}.")
+        company_ids = [company_id] if company_id is not None else state.company_ids()
+        today = dt.datetime.now(dt.UTC).date()
+        for one in company_ids:
+            state.refresh(one, today, rebuild=rebuild)
+            click.echo(f"company_id={one} as_of={today.isoformat()}")
+
     @app.cli.command("import-products")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
     @click.option("--company", "company_id", type=int, required=True, help="The company's id.")

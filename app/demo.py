@@ -33,6 +33,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from app import auth
+from app.alerts import state as alert_state
 from app.companies.service import create_company
 from app.extensions import db
 from app.models import (
@@ -338,6 +339,9 @@ def load_demo_data(company_id: int, today: dt.date, *, purchase_orders: bool = T
     db.session.execute(sa.insert(LedgerEntry), entries)
     db.session.flush()
     refresh_alert_thresholds(company_id)
+    # and the alerts' kept state, from the ledger just written (the stock operations
+    # keep it for later writes)
+    alert_state.compute_new_company(company_id, today)
 
 
 def effective_threshold(spec: _ProductSpec) -> int:

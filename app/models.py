@@ -239,6 +239,10 @@ class Warehouse(db.Model):
     archived_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
 
 
+# products that never alert (archived, or bundles: they hold no stock)
+PRODUCTS_NOT_ALERTING = "archived_at IS NOT NULL OR is_bundle"
+
+
 class Product(db.Model):
     """A sellable item; SKU unique per company, price exact to the cent."""
 
@@ -252,6 +256,14 @@ class Product(db.Model):
             name="threshold_non_negative",
         ),
         sa.Index(None, "company_id", "product_type"),
+        # the few products the alerts leave out: the alert count anti-joins them
+        sa.Index(
+            "ix_products_not_alerting",
+            "company_id",
+            "id",
+            postgresql_where=sa.text(PRODUCTS_NOT_ALERTING),
+            sqlite_where=sa.text(PRODUCTS_NOT_ALERTING),
+        ),
     )
 
     id: so.Mapped[int] = surrogate_id("products")
@@ -267,6 +279,18 @@ class Product(db.Model):
         UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
     )
     archived_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+
+
+# the default alert window (days) the inventory rows keep their sales for
+STATE_DAYS = 30
+# an inventory row in the default window's alert set, and its days until stockout
+ALERTING = "quantity < alert_threshold AND window_sales > 0"
+ALERT_SORT_KEY = f"((CAST(quantity AS BIGINT) * {STATE_DAYS}) / window_sales)"
+
+
+def window_start(today: dt.date, days: int = STATE_DAYS) -> dt.datetime:
+    """An alert window's start: the last ``days`` whole days (UTC) and today so far."""
+    return dt.datetime.combine(today - dt.timedelta(days=days), dt.time(), dt.UTC)
 
 
 class Inventory(db.Model):
@@ -295,6 +319,17 @@ class Inventory(db.Model):
             postgresql_where=sa.text("quantity < alert_threshold"),
             sqlite_where=sa.text("quantity < alert_threshold"),
         ),
+        # the alerts of the default window in their order: the first page is a range scan
+        sa.Index(
+            "ix_inventory_alert_order",
+            "company_id",
+            sa.text(ALERT_SORT_KEY),
+            "quantity",
+            "product_id",
+            "warehouse_id",
+            postgresql_where=sa.text(ALERTING),
+            sqlite_where=sa.text(ALERTING),
+        ),
     )
 
     id: so.Mapped[int] = surrogate_id("inventory")
@@ -305,6 +340,11 @@ class Inventory(db.Model):
     # the row's low-stock threshold (rule, product, type or default), kept current by
     # app.thresholds.queries so that the low rows can be found from an index
     alert_threshold: so.Mapped[int]
+    # units sold (reason 'sale') since ``window_since``, the start of the default alert
+    # window: kept by every stock change, moved daily by ``flask refresh-alert-state``
+    # (app.alerts.state); NULL window_since: not computed yet
+    window_sales: so.Mapped[int] = so.mapped_column(sa.BigInteger, server_default="0")
+    window_since: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
     updated_at: so.Mapped[dt.datetime] = so.mapped_column(
         UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
     )
@@ -614,10 +654,12 @@ class ChangeCounter(db.Model):
 
     Every write bumps one counter in its own transaction: a stock change bumps
     the slot of each product it moved (``product_id % STOCK_SLOTS``), any other
-    change the configuration slot. The sum over a company only grows, and grows
-    with every committed change, so it versions whatever is derived from that
-    data (the low-stock alerts' ETag) without a hot row that every write of the
-    company would queue on.
+    change the configuration slot; a stock change of a row that was or is in the
+    default window's alert set also bumps that product's alert slot (after the
+    configuration slot), which with the configuration slot versions the alerts. The
+    sum over a company only grows, and grows with every committed change, so it
+    versions whatever is derived from that data (the low-stock alerts' ETag)
+    without a hot row that every write of the company would queue on.
     """
 
     __tablename__ = "change_counters"
@@ -627,6 +669,22 @@ class ChangeCounter(db.Model):
     )
     slot: so.Mapped[int] = so.mapped_column(primary_key=True, autoincrement=False)
     changes: so.Mapped[int] = so.mapped_column(sa.BigInteger, server_default="0")
+
+
+class AlertState(db.Model):
+    """Up to which day a company's ``inventory.window_sales`` are current.
+
+    ``as_of`` is the UTC day whose default window every row of the company counts
+    (set by ``flask refresh-alert-state`` once all rows are moved, and at company
+    creation); on any other day the alerts are computed from the ledger instead.
+    """
+
+    __tablename__ = "alert_state"
+
+    company_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    as_of: so.Mapped[dt.date]
 
 
 class IdempotencyKey(db.Model):

@@ -129,6 +129,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=180, help="history window")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--low-scale",
+        type=float,
+        default=1.0,
+        help="multiply each row's chance of being below its threshold (3 gives ~10,000 "
+        "alerts on the default 20,000 x 5 tenant, 1 about 3,300)",
+    )
+    parser.add_argument(
         "--keep-indexes",
         action="store_true",
         help="load the ledger with its indexes and foreign keys in place (slow; to compare)",
@@ -422,7 +429,8 @@ def create_stock(db: Loader, args: argparse.Namespace, t0) -> None:
                 SELECT pr.*,
                        COALESCE(r.threshold, pr.product_threshold, t.low_stock_threshold,
                                 {default_threshold_sql("pr.product_type")}) AS threshold,
-                       pr.r_low < pr.p_low AND COALESCE(r.threshold, pr.product_threshold,
+                       pr.r_low < pr.p_low * {args.low_scale}
+                       AND COALESCE(r.threshold, pr.product_threshold,
                            t.low_stock_threshold,
                            {default_threshold_sql("pr.product_type")}) > 0 AS is_low
                 FROM pair_draws pr

@@ -1,11 +1,17 @@
 """Low-stock alerts through the API: which rows alert, the figures, the order, the ETag."""
 
+import csv
 import datetime as dt
+import io
 import types
 
 import pytest
+import sqlalchemy as sa
 
+from app.alerts import queries, state
 from app.alerts import routes as alert_routes
+from app.extensions import db
+from app.models import AlertState, Inventory, window_start
 from tests.helpers import assert_problem
 
 # the keys and types the original clients parse (fixed by the contract)
@@ -828,14 +834,87 @@ def test_a_sale_gives_a_new_etag_and_the_new_answer(client, company, warehouse, 
     assert only_alert(response.json)["current_stock"] == 4
 
 
-def test_a_sale_of_another_product_gives_a_new_etag(
-    client, company, warehouse, one_alert, make_product
+def test_a_sale_of_a_product_far_above_its_threshold_keeps_the_etag(
+    client, company, warehouse, one_alert, make_selling
 ):
-    other = make_product(company, warehouse_id=warehouse["id"], initial_quantity=100)
+    other = make_selling(company, warehouse["id"], stock=100, sold=1)
+    etag = fetch(client, company).headers["ETag"]
+    for _ in range(3):
+        sell(client, company, other["id"], warehouse["id"], 1)
+    assert revalidate(client, company, etag).status_code == 304
+
+
+def test_a_sale_of_another_low_product_gives_a_new_etag(
+    client, company, warehouse, one_alert, make_selling
+):
+    other = make_selling(company, warehouse["id"], stock=3, sold=1)
     etag = fetch(client, company).headers["ETag"]
     sell(client, company, other["id"], warehouse["id"], 1)
     response = revalidate(client, company, etag)
     assert response.status_code == 200 and response.headers["ETag"] != etag
+    assert {a["product_id"]: a["current_stock"] for a in response.json["alerts"]}[other["id"]] == 2
+
+
+def test_a_sale_that_takes_a_product_below_its_threshold_gives_a_new_etag(
+    client, company, warehouse, one_alert, make_selling
+):
+    other = make_selling(company, warehouse["id"], stock=11, sold=1)  # threshold 10
+    etag = fetch(client, company).headers["ETag"]
+    sell(client, company, other["id"], warehouse["id"], 2)
+    response = revalidate(client, company, etag)
+    assert response.status_code == 200
+    assert other["id"] in {a["product_id"] for a in response.json["alerts"]}
+
+
+def test_the_first_sale_of_a_low_product_gives_a_new_etag(
+    client, company, warehouse, one_alert, make_product
+):
+    other = make_product(company, warehouse_id=warehouse["id"], initial_quantity=5)
+    etag = fetch(client, company).headers["ETag"]
+    sell(client, company, other["id"], warehouse["id"], 1)
+    response = revalidate(client, company, etag)
+    assert response.status_code == 200
+    assert other["id"] in {a["product_id"] for a in response.json["alerts"]}
+
+
+def test_a_receipt_that_lifts_a_product_out_of_the_alerts_gives_a_new_etag(
+    client, company, warehouse, one_alert
+):
+    etag = fetch(client, company).headers["ETag"]
+    stock_op(
+        client,
+        company,
+        "receipts",
+        {"product_id": one_alert["id"], "warehouse_id": warehouse["id"], "quantity": 50},
+    )
+    response = revalidate(client, company, etag)
+    assert response.status_code == 200 and response.json["total_alerts"] == 0
+
+
+def test_a_longer_window_than_the_default_gets_a_new_etag_from_any_sale(
+    client, company, warehouse, one_alert, make_selling
+):
+    # sales 31-60 days ago are not in the kept state: any sale may change this answer
+    other = make_selling(company, warehouse["id"], stock=100, sold=1)
+    etag = fetch(client, company, days=60).headers["ETag"]
+    sell(client, company, other["id"], warehouse["id"], 1)
+    assert revalidate(client, company, etag, days=60).status_code == 200
+
+
+def test_a_threshold_change_of_a_product_that_is_not_alerting_gives_a_new_etag(
+    client, company, warehouse, one_alert, make_selling
+):
+    other = make_selling(company, warehouse["id"], stock=100, sold=1)
+    etag = fetch(client, company).headers["ETag"]
+    put_ok(
+        client,
+        company,
+        f"/api/products/{other['id']}/reorder-rules/{warehouse['id']}",
+        {"threshold": 500},
+    )
+    response = revalidate(client, company, etag)
+    assert response.status_code == 200
+    assert other["id"] in {a["product_id"] for a in response.json["alerts"]}
 
 
 def test_a_configuration_change_gives_a_new_etag(client, company, one_alert):
@@ -1002,3 +1081,282 @@ def test_units_sold_beyond_32_bits_give_exact_figures(
     assert alert["units_sold_in_window"] == 3 * MAX_INT
     assert alert["days_until_stockout"] == 0
     assert alert["suggested_reorder_quantity"] == MAX_INT
+
+
+# -- the kept state: the days move, a rebuild, a missed refresh ------------------------------
+
+
+def refresh_state(app, company, today: dt.date, rebuild=False) -> None:
+    """Run what ``flask refresh-alert-state`` runs, for ``today``."""
+    with app.app_context():
+        state.refresh(company.id, today, rebuild=rebuild)
+
+
+def as_of(app, company) -> dt.date | None:
+    """The day the company's alert state is current for."""
+    with app.app_context():
+        return db.session.get(AlertState, company.id).as_of
+
+
+def test_a_new_company_answers_from_the_kept_state_today(app, client, company):
+    assert as_of(app, company) == dt.datetime.now(dt.UTC).date()
+
+
+def test_a_missed_refresh_computes_from_the_ledger_and_never_shows_a_sale_gone_from_the_window(
+    app, client, company, warehouse, make_selling, clock
+):
+    # sold at the first instant of today's window: out of tomorrow's
+    edge = make_selling(
+        company, warehouse["id"], stock=5, sold=1, occurred_at=clock.window_start(30).isoformat()
+    )
+    inside = make_selling(company, warehouse["id"], stock=5, sold=1, occurred_at=ago(1))
+    assert {a["product_id"] for a in get_alerts(client, company)["alerts"]} == {
+        edge["id"],
+        inside["id"],
+    }
+    clock.now += dt.timedelta(days=1)
+    # no refresh ran: the state is yesterday's, so the ledger answers
+    assert rows(get_alerts(client, company)) == [(inside["id"], warehouse["id"])]
+    refresh_state(app, company, clock.today)
+    assert as_of(app, company) == clock.today
+    assert rows(get_alerts(client, company)) == [(inside["id"], warehouse["id"])]
+
+
+def test_after_the_daily_refresh_sales_keep_counting_into_the_moved_window(
+    app, client, company, warehouse, make_selling
+):
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    product = make_selling(company, warehouse["id"], stock=9, sold=2)
+    refresh_state(app, company, tomorrow)
+    # a sale before the moved window's start counts nowhere; one inside counts
+    old = dt.datetime.combine(tomorrow - dt.timedelta(days=31), dt.time(12), dt.UTC)
+    sell(client, company, product["id"], warehouse["id"], 1, old.isoformat())
+    sell(client, company, product["id"], warehouse["id"], 1)
+    with app.app_context():
+        row = db.session.scalar(
+            sa.select(Inventory).where(
+                Inventory.company_id == company.id, Inventory.product_id == product["id"]
+            )
+        )
+        assert row.window_sales == 3 and row.window_since == window_start(tomorrow)
+
+
+def test_a_rebuild_from_the_ledger_gives_the_same_answers(
+    app, client, company, five_alerts, make_selling, warehouse
+):
+    make_selling(company, warehouse["id"], stock=1, sold=3, occurred_at=ago(45))
+    before = [get_alerts(client, company, **q) for q in ({}, {"page_size": 2}, {"days": 60})]
+    with app.app_context():
+        # a damaged state (a restore, a bug): the rebuild puts it back from the ledger
+        db.session.execute(
+            sa.update(Inventory)
+            .where(Inventory.company_id == company.id)
+            .values(window_sales=Inventory.window_sales + 7)
+        )
+        db.session.commit()
+    assert get_alerts(client, company) != before[0]
+    refresh_state(app, company, dt.datetime.now(dt.UTC).date(), rebuild=True)
+    after = [get_alerts(client, company, **q) for q in ({}, {"page_size": 2}, {"days": 60})]
+    assert after == before
+
+
+def test_the_refresh_command_moves_every_company_and_says_so(app, company, other_company):
+    result = app.test_cli_runner().invoke(args=["refresh-alert-state"])
+    assert result.exit_code == 0, result.output
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert f"company_id={company.id} as_of={today}" in result.output
+    assert f"company_id={other_company.id} as_of={today}" in result.output
+    rebuilt = app.test_cli_runner().invoke(
+        args=["refresh-alert-state", "--company", str(company.id), "--rebuild"]
+    )
+    assert rebuilt.exit_code == 0 and other_company.name not in rebuilt.output
+    missing = app.test_cli_runner().invoke(args=["refresh-alert-state", "--company", "999999"])
+    assert missing.exit_code != 0 and "No company 999999" in missing.output
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+
+def csv_rows(response) -> list[dict]:
+    """The CSV body as dicts by column."""
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+
+
+@pytest.mark.parametrize(
+    "how", [{"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}}]
+)
+def test_csv_streams_every_alert_in_order_with_the_json_values(
+    client, company, five_alerts, how, make_supplier
+):
+    supplier = make_supplier(company, contact_email="buy@example.com")
+    for product_id in {a["product_id"] for a in get_alerts(client, company)["alerts"][:2]}:
+        link_supplier(
+            client, company, product_id, supplier["id"], cost_price="4.20", lead_time_days=3
+        )
+    response = fetch(client, company, headers=how.get("headers"), **how.get("params", {}))
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv" and response.is_streamed
+    lines = csv_rows(response)
+    alerts = get_alerts(client, company)["alerts"]
+    assert [(int(r["product_id"]), int(r["warehouse_id"])) for r in lines] == [
+        (a["product_id"], a["warehouse_id"]) for a in alerts
+    ]
+    first, alert = lines[0], alerts[0]
+    assert first["avg_daily_sales"] == alert["avg_daily_sales"]
+    assert first["days_until_stockout"] == str(alert["days_until_stockout"])
+    assert first["stockout_date"] == (alert["stockout_date"] or "")
+    assert first["urgency"] == alert["urgency"]
+    for line, shown in zip(lines, alerts, strict=True):
+        assert line["cost_price"] == (shown["cost_price"] or "")
+        assert line["reorder_by"] == (shown["reorder_by"] or "")
+        assert line["supplier_id"] == str((shown["supplier"] or {}).get("id") or "")
+
+
+def test_csv_ignores_pages_and_keeps_filters(client, company, five_alerts, warehouse):
+    lines = csv_rows(
+        fetch(client, company, format="csv", page_size=1, warehouse_id=warehouse["id"])
+    )
+    expected = get_alerts(client, company, warehouse_id=warehouse["id"])
+    assert len(lines) == expected["total_alerts"] > 1
+
+
+def test_csv_quotes_text_a_spreadsheet_would_run_as_a_formula(
+    client, company, warehouse, make_selling, make_supplier
+):
+    product = make_selling(company, warehouse["id"], stock=1, sold=1, name="=HYPERLINK(1)")
+    supplier = make_supplier(company, name="@SUM(A1)", contact_email=None)
+    link_supplier(client, company, product["id"], supplier["id"], cost_price="1.00")
+    (line,) = csv_rows(fetch(client, company, format="csv"))
+    assert line["product_name"] == "'=HYPERLINK(1)"
+    assert line["supplier_name"] == "'@SUM(A1)"
+    assert line["supplier_contact_email"] == "" and line["lead_time_days"] == ""
+
+
+def test_csv_and_json_have_their_own_etags_and_csv_polls_get_a_304(client, company, one_alert):
+    json_etag = fetch(client, company).headers["ETag"]
+    csv_etag = fetch(client, company, format="csv").headers["ETag"]
+    assert csv_etag != json_etag
+    assert revalidate(client, company, csv_etag, format="csv").status_code == 304
+
+
+def test_an_unknown_format_is_a_400_naming_format(client, company):
+    assert_problem(fetch(client, company, format="xml"), 400, "format")
+
+
+# -- the batch and the import keep the state too ----------------------------------------------
+
+
+def batch_ok(client, tenant, operations) -> dict:
+    """POST /api/stock/batch (asserting a 201)."""
+    response = client.post(
+        "/api/stock/batch", json={"operations": operations}, headers=tenant.headers
+    )
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def kept_equals_ledger(app, company) -> None:
+    """The kept state's answer is the ledger's, row for row."""
+    today = dt.datetime.now(dt.UTC).date()
+    args = {"days": 30, "page": 1, "page_size": 1000}
+    with app.app_context():
+        kept = queries.low_stock_alerts(company.id, args, today, maintained=True)
+        computed = queries.low_stock_alerts(company.id, args, today)
+    assert kept == computed
+
+
+def test_a_batch_counts_its_sales_into_the_window_and_moves_the_etag_only_for_low_rows(
+    app, client, company, warehouse, one_alert, make_selling
+):
+    far = make_selling(company, warehouse["id"], stock=100, sold=1)
+    etag = fetch(client, company).headers["ETag"]
+    sale = {"type": "sale", "warehouse_id": warehouse["id"], "quantity": 1}
+    batch_ok(client, company, [{**sale, "product_id": far["id"]}] * 2)
+    assert revalidate(client, company, etag).status_code == 304
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=45)
+    batch_ok(
+        client,
+        company,
+        [
+            {**sale, "product_id": one_alert["id"]},
+            {**sale, "product_id": one_alert["id"], "occurred_at": ago(3)},
+            # backdated before the window: a sale, but not in the window
+            {**sale, "product_id": one_alert["id"], "occurred_at": old.isoformat()},
+            {**sale, "product_id": far["id"]},
+        ],
+    )
+    response = revalidate(client, company, etag)
+    assert response.status_code == 200
+    alert = only_alert(response.json)
+    assert (alert["current_stock"], alert["units_sold_in_window"]) == (2, 7)
+    kept_equals_ledger(app, company)
+
+
+def test_a_batch_that_creates_rows_and_receives_keeps_the_state_right(
+    app, client, company, warehouse, make_warehouse, one_alert, make_product
+):
+    other = make_warehouse(company, name="Other")
+    fresh = make_product(company)
+    batch_ok(
+        client,
+        company,
+        [
+            {
+                "type": "receipt",
+                "product_id": fresh["id"],
+                "warehouse_id": other["id"],
+                "quantity": 3,
+            },
+            {"type": "sale", "product_id": fresh["id"], "warehouse_id": other["id"], "quantity": 1},
+            {
+                "type": "receipt",
+                "product_id": one_alert["id"],
+                "warehouse_id": warehouse["id"],
+                "quantity": 1,
+            },
+        ],
+    )
+    body = get_alerts(client, company)
+    assert {(a["product_id"], a["units_sold_in_window"]) for a in body["alerts"]} == {
+        (fresh["id"], 1),
+        (one_alert["id"], 5),
+    }
+    kept_equals_ledger(app, company)
+
+
+def test_imported_products_start_a_window_and_count_their_first_sales(
+    app, client, company, warehouse
+):
+    response = client.post(
+        "/api/products/import",
+        json={
+            "products": [
+                {
+                    "name": "Imported",
+                    "sku": "IMP-1",
+                    "price": "1.00",
+                    "initial_stock": [{"warehouse_id": warehouse["id"], "quantity": 4}],
+                }
+            ]
+        },
+        headers=company.headers,
+    )
+    assert response.status_code in (200, 201), response.json
+    with app.app_context():
+        row = db.session.scalar(sa.select(Inventory).where(Inventory.company_id == company.id))
+        product_id = row.product_id
+        assert row.window_since == window_start(dt.datetime.now(dt.UTC).date())
+    sell(client, company, product_id, warehouse["id"], 1)
+    assert only_alert(get_alerts(client, company))["units_sold_in_window"] == 1
+    kept_equals_ledger(app, company)
+
+
+def test_a_refresh_with_nothing_to_move_keeps_the_etag_and_a_rebuild_moves_it(
+    app, client, company, one_alert
+):
+    etag = fetch(client, company).headers["ETag"]
+    today = dt.datetime.now(dt.UTC).date()
+    refresh_state(app, company, today)
+    assert revalidate(client, company, etag).status_code == 304
+    refresh_state(app, company, today, rebuild=True)
+    assert revalidate(client, company, etag).status_code == 200

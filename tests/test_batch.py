@@ -757,3 +757,10 @@ def test_a_batch_racing_an_archive_never_strands_stock(
         ).scalar_one()
     assert stranded == 0
     ledger_matches_levels(app)
+
+
+@pytest.mark.parametrize("kind", [[None, None], {}, 7])
+def test_an_operation_type_that_is_not_a_string_is_a_400_naming_it(client, company, kind):
+    response = batch(client, company, [{"type": kind, "product_id": 1, "quantity": 1}])
+    assert response.status_code == 400, response.json
+    assert "operations.0.type" in str(response.json["errors"])

@@ -28,7 +28,7 @@ import decimal
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Money, UTCDateTime
+from app.models import PRODUCTS_NOT_ALERTING, STATE_DAYS, Money, UTCDateTime, window_start
 from app.schemas import MAX_INT
 from app.thresholds.queries import DEFAULT_THRESHOLDS, FALLBACK_THRESHOLD
 
@@ -48,6 +48,17 @@ def _default_threshold_sql() -> str:
     )
     return f"CASE {whens} ELSE {FALLBACK_THRESHOLD} END"
 
+
+# the threshold as configured, and which setting it comes from (p, r, t: the row's
+# product, reorder rule and type threshold)
+THRESHOLD = f"""COALESCE(r.threshold, p.low_stock_threshold, t.low_stock_threshold,
+                 {_default_threshold_sql()})"""
+THRESHOLD_SOURCE = """CASE
+            WHEN r.threshold IS NOT NULL THEN 'warehouse_rule'
+            WHEN p.low_stock_threshold IS NOT NULL THEN 'product'
+            WHEN t.low_stock_threshold IS NOT NULL THEN 'product_type'
+            ELSE 'default'
+        END"""
 
 LOW = f"""
 low AS (
@@ -98,13 +109,16 @@ alerts AS MATERIALIZED (
 )"""
 
 # a product's supplier to reorder from: preferred, else the cheapest, else the lowest id
+# (the archived suppliers are a set read once per statement, not a join per product:
+# PostgreSQL hashed every supplier for each product's lookup)
 CHOSEN_SUPPLIER = """(
     SELECT sp.supplier_id
     FROM supplier_products sp
-    JOIN suppliers s ON s.company_id = sp.company_id AND s.id = sp.supplier_id
     WHERE sp.company_id = :company_id AND sp.product_id = {product}
-      AND s.archived_at IS NULL
-    ORDER BY sp.is_preferred DESC, sp.cost_price ASC NULLS LAST, s.id ASC
+      AND sp.supplier_id NOT IN (
+          SELECT s.id FROM suppliers s
+          WHERE s.company_id = :company_id AND s.archived_at IS NOT NULL)
+    ORDER BY sp.is_preferred DESC, sp.cost_price ASC NULLS LAST, sp.supplier_id ASC
     LIMIT 1
 )"""
 
@@ -131,6 +145,91 @@ LEFT JOIN answer ON 1 = 1
 ORDER BY {", ".join(f"answer.{column}" for column in ORDER.split(", "))}
 """
 
+# -- the maintained path: the default window, read from the inventory rows' state ----------
+#
+# ``inventory.window_sales`` holds each row's units sold in the default window and
+# ``alert_threshold`` its threshold (both kept at write time, app.stock.service), so
+# the alerts are the rows of the partial index ix_inventory_alert_order, already in
+# the alerts' order: a page is a range scan of the index, stopped by its LIMIT, and
+# the total an index-only count. Thresholds' sources, names and suppliers are then
+# looked up for the page's rows only.
+
+SORT_KEY = f"(CAST(i.quantity AS BIGINT) * {STATE_DAYS}) / i.window_sales"
+
+STATE_ALERTS = f"""(
+    SELECT i.product_id, i.warehouse_id, i.quantity AS current_stock,
+           i.window_sales AS units_sold, {SORT_KEY} AS days_until_stockout
+    FROM inventory i
+    JOIN products p ON p.company_id = i.company_id AND p.id = i.product_id
+    JOIN warehouses w ON w.company_id = i.company_id AND w.id = i.warehouse_id
+    WHERE i.company_id = :company_id
+      AND i.quantity < i.alert_threshold AND i.window_sales > 0  -- the index's rows
+      AND p.archived_at IS NULL AND NOT p.is_bundle
+      AND w.archived_at IS NULL
+      AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
+      AND (:product_type IS NULL OR p.product_type = :product_type)
+) AS alerts"""
+
+
+# the same rows, counted: an index-only scan of the alerting rows, less the rows of the
+# few products and warehouses the alerts leave out (anti-joins on small sets)
+STATE_MATCHES = f"""(
+    SELECT 1
+    FROM inventory i
+    WHERE i.company_id = :company_id
+      AND i.quantity < i.alert_threshold AND i.window_sales > 0
+      AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
+      AND NOT EXISTS (
+          SELECT 1 FROM products p
+          WHERE p.company_id = :company_id AND p.id = i.product_id
+            AND ({PRODUCTS_NOT_ALERTING}))
+      AND NOT EXISTS (
+          SELECT 1 FROM warehouses w
+          WHERE w.company_id = :company_id AND w.id = i.warehouse_id
+            AND w.archived_at IS NOT NULL)
+      AND (:product_type IS NULL OR EXISTS (
+          SELECT 1 FROM products p
+          WHERE p.company_id = :company_id AND p.id = i.product_id
+            AND p.product_type = :product_type))
+) AS matches"""
+
+
+def _state_page(source: str, supplier: str = "") -> str:
+    """The page CTE of the maintained path: the page's rows of ``source`` with their
+    threshold, its source and the rule's reorder quantity (and their ``supplier``,
+    unless ``source`` has it)."""
+    chosen = f", {supplier} AS chosen_supplier_id" if supplier else ""
+    return f"""
+page AS MATERIALIZED (
+    SELECT numbered.*, r.reorder_quantity, {THRESHOLD} AS threshold,
+           {THRESHOLD_SOURCE} AS threshold_source{chosen}
+    FROM (SELECT * FROM {source} ORDER BY {ORDER} LIMIT :limit OFFSET :offset) AS numbered
+    JOIN products p ON p.company_id = :company_id AND p.id = numbered.product_id
+    LEFT JOIN reorder_rules r
+        ON r.company_id = :company_id AND r.product_id = numbered.product_id
+        AND r.warehouse_id = numbered.warehouse_id
+    LEFT JOIN product_type_thresholds t
+        ON t.company_id = :company_id AND t.product_type = p.product_type
+)"""
+
+
+STATE_SQL = f"""
+WITH {_state_page(STATE_ALERTS, CHOSEN_SUPPLIER.format(product="numbered.product_id"))},
+{ANSWER.format(matches=STATE_MATCHES)}"""
+
+STATE_BY_SUPPLIER_SQL = f"""
+WITH supplied AS MATERIALIZED (
+    SELECT * FROM (
+        SELECT alerts.*, {CHOSEN_SUPPLIER.format(product="alerts.product_id")} AS chosen_supplier_id
+        FROM {STATE_ALERTS}
+    ) AS chosen
+    WHERE chosen_supplier_id = :supplier_id
+),
+{_state_page("supplied")},
+{ANSWER.format(matches="supplied")}"""
+
+# -- the computed path: any window, from the ledger ------------------------------------
+
 # without a supplier filter, suppliers are looked up for the page's rows only
 LOW_STOCK_SQL = f"""
 WITH {LOW},
@@ -155,24 +254,21 @@ page AS (SELECT * FROM supplied ORDER BY {ORDER} LIMIT :limit OFFSET :offset),
 
 
 def _statement(sql: str) -> sa.TextClause:
-    return (
-        sa.text(sql)
-        .bindparams(
-            sa.bindparam("since", type_=UTCDateTime()),
-            sa.bindparam("warehouse_id", type_=sa.Integer()),
-            sa.bindparam("product_type", type_=sa.String()),
-        )
-        .columns(cost_price=Money())
-    )
+    typed = [
+        sa.bindparam("warehouse_id", type_=sa.Integer()),
+        sa.bindparam("product_type", type_=sa.String()),
+    ]
+    if ":since" in sql:
+        typed.append(sa.bindparam("since", type_=UTCDateTime()))
+    return sa.text(sql).bindparams(*typed).columns(cost_price=Money())
 
 
 LOW_STOCK = _statement(LOW_STOCK_SQL)
 LOW_STOCK_BY_SUPPLIER = _statement(LOW_STOCK_BY_SUPPLIER_SQL)
-
-
-def window_start(today: dt.date, days: int) -> dt.datetime:
-    """The window is the last ``days`` whole days (UTC) and today so far."""
-    return dt.datetime.combine(today - dt.timedelta(days=days), dt.time(), dt.UTC)
+STATE = _statement(STATE_SQL)
+STATE_BY_SUPPLIER = _statement(STATE_BY_SUPPLIER_SQL)
+# the row count of "every alert" (CSV): more than any company has rows
+EVERY_ROW = 2**62
 
 
 def _parameters(company_id: int, args: dict, today: dt.date) -> dict:
@@ -187,16 +283,43 @@ def _parameters(company_id: int, args: dict, today: dt.date) -> dict:
     }
 
 
-def low_stock_alerts(company_id: int, args: dict, today: dt.date) -> tuple[list[dict], int]:
-    """One page of the company's alerts, most urgent first, and how many there are."""
+def state_answers(args: dict, as_of: dt.date | None, today: dt.date) -> bool:
+    """Whether the maintained state answers this query: the default window, on the
+    day the company's state is current for (else the ledger does, never a stale state)."""
+    return args["days"] == STATE_DAYS and as_of == today
+
+
+def _rows(company_id: int, args: dict, today: dt.date, maintained: bool, stream=False):
     parameters = _parameters(company_id, args, today)
-    statement = LOW_STOCK
-    if args.get("supplier_id") is not None:
-        statement, parameters["supplier_id"] = LOW_STOCK_BY_SUPPLIER, args["supplier_id"]
-    rows = db.session.execute(statement, parameters).mappings().all()
+    by_supplier = args.get("supplier_id") is not None
+    if maintained:
+        statement = STATE_BY_SUPPLIER if by_supplier else STATE
+    else:
+        statement = LOW_STOCK_BY_SUPPLIER if by_supplier else LOW_STOCK
+    if by_supplier:
+        parameters["supplier_id"] = args["supplier_id"]
+    options = {"yield_per": 1000} if stream else {}
+    return db.session.execute(statement, parameters, execution_options=options).mappings()
+
+
+def low_stock_alerts(
+    company_id: int, args: dict, today: dt.date, maintained: bool = False
+) -> tuple[list[dict], int]:
+    """One page of the company's alerts, most urgent first, and how many there are;
+    from the maintained state when ``maintained`` (see ``state_answers``)."""
+    rows = _rows(company_id, args, today, maintained).all()
     total = rows[0]["total_alerts"] if rows else 0
     alerts = [derive(row, args["days"], today) for row in rows if row["product_id"] is not None]
     return alerts, total
+
+
+def every_alert(company_id: int, args: dict, today: dt.date, maintained: bool = False):
+    """Every alert of the query (pages aside), most urgent first, as a generator that
+    fetches rows from the database as it goes (for the CSV export)."""
+    everything = {**args, "page": 1, "page_size": EVERY_ROW}
+    for row in _rows(company_id, everything, today, maintained, stream=True):
+        if row["product_id"] is not None:
+            yield derive(row, args["days"], today)
 
 
 def stockout_date(today: dt.date, days_left: int) -> dt.date | None:
@@ -266,13 +389,15 @@ def derive(row, days: int, today: dt.date) -> dict:
     }
 
 
-def explain(company_id: int, days: int = 30) -> str:
-    """``EXPLAIN (ANALYZE, BUFFERS)`` of the alert statement (PostgreSQL; for bench/)."""
+def explain(company_id: int, days: int = 30, maintained: bool = False) -> str:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of the alert statement's first page (PostgreSQL;
+    for bench/): of the maintained path, or of the computed one."""
     args = {"days": days, "page": 1, "page_size": 100}
+    sql = STATE_SQL if maintained else LOW_STOCK_SQL
     parameters = _parameters(company_id, args, dt.datetime.now(dt.UTC).date())
     compiled = (
-        sa.text(LOW_STOCK_SQL)
-        .bindparams(**parameters)
+        sa.text(sql)
+        .bindparams(**{name: value for name, value in parameters.items() if f":{name}" in sql})
         .compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
     )
     rows = db.session.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}"))

@@ -1,48 +1,106 @@
-"""Low-stock alerts, cheap to poll."""
+"""Low-stock alerts, cheap to poll, and as CSV for spreadsheets."""
 
+import csv
 import datetime as dt
+import io
 
+from flask import Response, request, stream_with_context
 from flask.views import MethodView
 
 from app import auth, changes
 from app.alerts import queries
-from app.alerts.schemas import AlertPageSchema, AlertQuerySchema
+from app.alerts.schemas import CSV_COLUMNS, AlertPageSchema, AlertQuerySchema, csv_row
 from app.api import Blueprint
 from app.errors import not_found
+from app.models import STATE_DAYS
 
 bp = Blueprint("alerts", __name__, url_prefix="/api/companies", description="Low-stock alerts")
 
 CACHE_CONTROL = "private, no-cache"
+CSV = "text/csv"
+
+
+def wants_csv(args: dict) -> bool:
+    """``?format=csv``, or ``Accept: text/csv`` preferred over JSON."""
+    if "format" in args:
+        return args["format"] == "csv"
+    accepted = request.accept_mimetypes
+    return accepted.quality(CSV) > accepted.quality("application/json")
+
+
+def version(company_id: int, args: dict, today: dt.date) -> tuple[list, bool]:
+    """What the ETag versions, and whether the maintained state answers.
+
+    A window of at most the default one, on the day the state is current, depends
+    only on configuration and on rows that are (or were) low and sold in the default
+    window: those writes move the alert version, other sales do not. Any other
+    window depends on any stock change: the company's whole data version.
+    """
+    data_version, alert_version, as_of = changes.alert_versions(company_id)
+    if as_of == today and args["days"] <= STATE_DAYS:
+        return ["alerts", alert_version], queries.state_answers(args, as_of, today)
+    return ["data", data_version], False
 
 
 @bp.route("/<id:company_id>/alerts/low-stock")
 class LowStockAlerts(MethodView):
     @bp.etag
     @bp.arguments(AlertQuerySchema, location="query")
-    @bp.response(200, AlertPageSchema, headers={"Cache-Control": {"schema": {"type": "string"}}})
+    @bp.response(
+        200,
+        AlertPageSchema,
+        headers={"Cache-Control": {"schema": {"type": "string"}}},
+        content_type="application/json",
+    )
+    @bp.alt_response(
+        200,
+        schema={"type": "string"},
+        success=True,
+        description="A page of alerts (JSON), or with format=csv every matching alert (CSV)",
+        content_type=CSV,
+    )
     def get(self, args, company_id):
         """Products that will run out, when, and whom to reorder from
 
         One alert per inventory row whose stock is below its threshold and that
         sold in the last `days` days; most urgent first. Poll with
-        `If-None-Match`: while nothing that affects the answer changed (stock,
-        ledger, configuration, the date, the parameters), the answer is a 304
-        decided without running the alert query.
+        `If-None-Match`: while nothing that affects the answer changed (stock of
+        low rows, configuration, the date, the parameters), the answer is a 304
+        decided without running the alert query. `?format=csv` (or
+        `Accept: text/csv`) streams every matching alert as CSV, pages aside.
         """
         if company_id != auth.current_company_id():
             raise not_found("Company")
         today = dt.datetime.now(dt.UTC).date()
+        as_csv = wants_csv(args)
+        versioned, maintained = version(company_id, args, today)
         # raises 304 here, before the aggregation, when the client's copy is current
-        bp.set_etag([company_id, changes.version(company_id), today.isoformat(), args])
-        alerts, total = queries.low_stock_alerts(company_id, args, today)
-        body = {
+        bp.set_etag([company_id, *versioned, today.isoformat(), args, as_csv])
+        if as_csv:
+            alerts = queries.every_alert(company_id, args, today, maintained)
+            return Response(stream_with_context(csv_lines(alerts)), mimetype=CSV)
+        alerts, total = queries.low_stock_alerts(company_id, args, today, maintained)
+        return {
             "alerts": alerts,
             "total_alerts": total,
             "page": args["page"],
             "page_size": args["page_size"],
             "days": args["days"],
         }
-        return body
+
+
+def csv_lines(alerts):
+    """The header, then one line per alert, written as the rows arrive."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for alert in alerts:
+        writer.writerow(csv_row(alert))
+        if buffer.tell() > 16_384:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 @bp.after_request

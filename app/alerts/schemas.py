@@ -1,5 +1,7 @@
 """Low-stock alerts as the API shows them (the original keys are fixed: clients parse them)."""
 
+import datetime as dt
+
 import marshmallow as ma
 from marshmallow import validate
 
@@ -20,6 +22,13 @@ class AlertQuerySchema(ma.Schema):
     supplier_id = QueryId(metadata={"description": "Only alerts whose reorder supplier is this"})
     page = QueryInteger(minimum=1, maximum=100_000, load_default=1)
     page_size = QueryInteger(minimum=1, maximum=1000, load_default=100)
+    format = QueryText(
+        validate=validate.OneOf(["json", "csv"]),
+        metadata={
+            "description": "csv: every matching alert (pages aside) as CSV; "
+            "default: the Accept header, else JSON"
+        },
+    )
 
 
 class AlertSupplierSchema(ma.Schema):
@@ -95,3 +104,54 @@ class AlertPageSchema(ma.Schema):
     page = ma.fields.Integer()
     page_size = ma.fields.Integer()
     days = ma.fields.Integer()
+
+
+# the CSV export's columns: the alert's keys, the supplier's flattened
+CSV_COLUMNS = [
+    "product_id",
+    "product_name",
+    "sku",
+    "warehouse_id",
+    "warehouse_name",
+    "current_stock",
+    "threshold",
+    "threshold_source",
+    "product_type",
+    "units_sold_in_window",
+    "avg_daily_sales",
+    "days_until_stockout",
+    "stockout_date",
+    "urgency",
+    "supplier_id",
+    "supplier_name",
+    "supplier_contact_email",
+    "lead_time_days",
+    "cost_price",
+    "reorder_by",
+    "suggested_reorder_quantity",
+    "reorder_quantity",
+]
+# a cell a spreadsheet would run as a formula starts with one of these
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> object:
+    """A value as a CSV cell, written as the JSON writes it (amounts as their decimal
+    string, dates ISO 8601), empty for null; text that a spreadsheet would take for a
+    formula (a product named "=HYPERLINK(...)") gets a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)  # int, Decimal: as the JSON's digits
+
+
+def csv_row(alert: dict) -> list:
+    """An alert (``app.alerts.queries.derive``) as one CSV line, the supplier's fields in
+    three columns. Written by hand, not through ``AlertSchema``: a marshmallow dump
+    per row was most of the export's time."""
+    supplier = alert["supplier"] or {}
+    flat = alert | {f"supplier_{key}": value for key, value in supplier.items()}
+    return [_cell(flat.get(column)) for column in CSV_COLUMNS]

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from app import auth
 from app.errors import conflict, not_found
 from app.extensions import db
-from app.models import ApiKey, Company
+from app.models import AlertState, ApiKey, Company
 
 
 def create_company(name: str, key_name: str = "initial") -> tuple[Company, str]:
@@ -15,6 +15,8 @@ def create_company(name: str, key_name: str = "initial") -> tuple[Company, str]:
     company = Company(name=name)
     db.session.add(company)
     db.session.flush()
+    # nothing sold yet: the alert state is current today (app.alerts.state)
+    db.session.add(AlertState(company_id=company.id, as_of=dt.datetime.now(dt.UTC).date()))
     _, plaintext = auth.new_api_key(company.id, key_name)
     return company, plaintext
 

@@ -23,6 +23,7 @@ sends its file again must not add the stock again.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -35,7 +36,14 @@ from app.changes import stock_changed
 from app.errors import Problem, problem_type_uri
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
-from app.models import Inventory, Product, ProductTypeThreshold, Warehouse, write_time
+from app.models import (
+    Inventory,
+    Product,
+    ProductTypeThreshold,
+    Warehouse,
+    window_start,
+    write_time,
+)
 from app.thresholds.queries import default_threshold, refresh_alert_thresholds
 
 CHUNK = bulk.CHUNK
@@ -404,11 +412,21 @@ def _opening_stock(company_id: int, items: list[dict], ids: dict[str, int]) -> N
         for stock in item["initial_stock"]
     ]
     threshold = _new_product_thresholds(company_id, items, ids)
+    since = window_start(dt.datetime.now(dt.UTC).date())
     for chunk in bulk.chunks(levels):
+        # new rows have sold nothing: their alert window starts today's (app.alerts.state)
         bulk.insert(
             "inventory",
-            ["company_id", "product_id", "warehouse_id", "quantity", "alert_threshold"],
-            [(company_id, p, w, q, threshold[p]) for p, w, q in chunk],
+            [
+                "company_id",
+                "product_id",
+                "warehouse_id",
+                "quantity",
+                "alert_threshold",
+                "window_sales",
+                "window_since",
+            ],
+            [(company_id, p, w, q, threshold[p], 0, since) for p, w, q in chunk],
         )
         bulk.insert(
             "inventory_ledger",

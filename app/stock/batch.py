@@ -15,7 +15,8 @@ it has:
 3. the items applied in request order in Python over the locked levels, which
    finds every refused item (not enough stock, past the largest storable level, a
    stale count), not only the first;
-4. the final levels in one multi-row UPDATE, the ledger in one multi-row INSERT.
+4. the final levels (and the rows' window sales, which the low-stock alerts read:
+   ``app.alerts.state``) in one multi-row UPDATE, the ledger in one multi-row INSERT.
 
 Functions flush, never commit.
 """
@@ -30,13 +31,14 @@ import sqlalchemy as sa
 
 from app import bulk
 from app.bundles import queries as bundles
-from app.changes import stock_changed
+from app.changes import alerts_changed, stock_changed
 from app.errors import Problem, problem_type_uri
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
-from app.models import Inventory, Product, Supplier, Warehouse, write_time
+from app.models import Inventory, Product, Supplier, Warehouse, window_start, write_time
 from app.schemas import MAX_INT as MAX_QUANTITY
 from app.schemas import TWO_PLACES
+from app.stock.service import alerting
 from app.thresholds.queries import refresh_alert_thresholds
 
 # an inventory row created by a batch, until its threshold is computed (same transaction)
@@ -106,7 +108,7 @@ def apply(company_id: int, operations: list[dict]) -> dict:
     refusals.raise_if_any()
 
     rows = sorted({(w, p) for item in items for w, p, _, _ in item.changes})
-    levels = _lock(company_id, rows)
+    levels, kept = _lock(company_id, rows)
     entries = _simulate(items, levels, refusals)
     refusals.raise_if_any()
 
@@ -114,9 +116,19 @@ def apply(company_id: int, operations: list[dict]) -> dict:
     # the database's clock once every row is locked: an undated item is dated after the
     # writes it waited for, as the single operations' ledger rows are (service._record)
     now = bulk.utc(db.session.scalar(sa.select(write_time())))
-    _write_levels(company_id, levels, rows)
+    window_sales = _window_sales(entries, kept, now)
+    _write_levels(company_id, levels, window_sales, rows)
     written = _write_ledger(company_id, operation_id, now, entries)
     stock_changed({p for _, p in rows})
+    # the alert version moves for rows that were, or now are, low and sold in the window
+    alerts_changed(
+        {
+            p
+            for w, p in rows
+            if alerting(kept[(w, p)].quantity, kept[(w, p)].threshold, kept[(w, p)].window_sales)
+            or alerting(levels[(w, p)], kept[(w, p)].threshold, window_sales[(w, p)])
+        }
+    )
     return {
         "operation_id": operation_id,
         "entries": written,
@@ -238,27 +250,55 @@ def _moved(index, is_bundle, data, components, bundle_ids, refusals) -> dict[int
     return moved
 
 
-def _lock(company_id: int, rows: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
+@dataclass(frozen=True)
+class Kept:
+    """A locked inventory row as it was before the batch: what the alerts read of it."""
+
+    quantity: int
+    threshold: int
+    window_since: dt.datetime | None
+    window_sales: int
+
+
+def _lock(company_id: int, rows: list[tuple[int, int]]) -> tuple[dict, dict[tuple, Kept]]:
     """Create the missing inventory rows and lock every touched row, in the global
-    (warehouse id, product id) order, in one statement per chunk; the current levels.
+    (warehouse id, product id) order, in one statement per chunk; the current levels,
+    and each row as it was (``Kept``).
 
     ``ON CONFLICT DO UPDATE`` locks an existing row as it reaches it, and a new row is
     locked by its insert, so rows are taken one by one in the VALUES order, as the
     single operations take them; a ``SELECT ... FOR UPDATE`` after an insert of the
     missing rows would take the new rows first and could deadlock against them."""
-    levels = {}
+    levels, kept = {}, {}
     pending = []
+    # a new row has sold nothing: its alert window starts today's
+    since = window_start(dt.datetime.now(dt.UTC).date())
     for chunk in bulk.chunks(rows):
         result = bulk.insert(
             "inventory",
-            ["company_id", "product_id", "warehouse_id", "quantity", "alert_threshold"],
-            [(company_id, p, w, 0, THRESHOLD_PENDING) for w, p in chunk],
+            [
+                "company_id",
+                "product_id",
+                "warehouse_id",
+                "quantity",
+                "alert_threshold",
+                "window_sales",
+                "window_since",
+            ],
+            [(company_id, p, w, 0, THRESHOLD_PENDING, 0, since) for w, p in chunk],
             "ON CONFLICT (company_id, product_id, warehouse_id) "
             "DO UPDATE SET quantity = inventory.quantity "
-            "RETURNING warehouse_id, product_id, quantity, alert_threshold",
+            "RETURNING warehouse_id, product_id, quantity, alert_threshold, window_since, "
+            "window_sales",
         )
-        for w, p, quantity, threshold in result:
+        for w, p, quantity, threshold, window_since, window_sales in result:
             levels[(w, p)] = quantity
+            kept[(w, p)] = Kept(
+                quantity,
+                threshold,
+                None if window_since is None else bulk.utc(window_since),
+                window_sales,
+            )
             if threshold == THRESHOLD_PENDING:
                 pending.append(p)
     if pending:
@@ -269,7 +309,23 @@ def _lock(company_id: int, rows: list[tuple[int, int]]) -> dict[tuple[int, int],
                 Inventory.product_id.in_(chunk),
                 Inventory.alert_threshold == THRESHOLD_PENDING,
             )
-    return levels
+    return levels, kept
+
+
+def _window_sales(entries, kept: dict[tuple, Kept], now: dt.datetime) -> dict[tuple, int]:
+    """Each touched row's window sales after the batch: its sales dated inside the row's
+    window added (as ``service.window_sale`` adds a single sale's). The rows are locked,
+    so no refresh moves a window under the batch."""
+    sales = {key: row.window_sales for key, row in kept.items()}
+    for item, p, w, delta, reason, _ in entries:
+        since = kept[(w, p)].window_since
+        if (
+            reason == "sale"
+            and since is not None
+            and (item.data.get("occurred_at") or now) >= since
+        ):
+            sales[(w, p)] -= delta
+    return sales
 
 
 def _simulate(items: list[Item], levels: dict, refusals: Refusals) -> list[tuple]:
@@ -334,14 +390,15 @@ def _simulate(items: list[Item], levels: dict, refusals: Refusals) -> list[tuple
     return entries
 
 
-def _write_levels(company_id: int, levels: dict, rows: list[tuple[int, int]]) -> None:
-    """Every touched row's final level: one multi-row UPDATE ... FROM (VALUES ...) per chunk
-    (a CTE, whose column names both PostgreSQL and SQLite accept)."""
+def _write_levels(company_id: int, levels: dict, window_sales: dict, rows: list) -> None:
+    """Every touched row's final level and window sales: one multi-row UPDATE ... FROM
+    (VALUES ...) per chunk (a CTE, whose column names both PostgreSQL and SQLite accept)."""
     for chunk in bulk.chunks(rows):
-        sql, params = bulk.values([(p, w, levels[(w, p)]) for w, p in chunk])
+        sql, params = bulk.values([(p, w, levels[(w, p)], window_sales[(w, p)]) for w, p in chunk])
         bulk.execute(
-            f"WITH v (product_id, warehouse_id, quantity) AS (VALUES {sql}) "
-            "UPDATE inventory SET quantity = v.quantity, updated_at = CURRENT_TIMESTAMP "
+            f"WITH v (product_id, warehouse_id, quantity, window_sales) AS (VALUES {sql}) "
+            "UPDATE inventory SET quantity = v.quantity, window_sales = v.window_sales, "
+            "updated_at = CURRENT_TIMESTAMP "
             "FROM v WHERE inventory.company_id = {mark} "
             "AND inventory.product_id = v.product_id AND inventory.warehouse_id = v.warehouse_id",
             [*params, company_id],

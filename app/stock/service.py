@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from app.bundles import queries as bundles
-from app.changes import stock_changed
+from app.changes import alerts_changed, stock_changed
 from app.errors import Problem, conflict, field_error, problem_type_uri
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
@@ -26,8 +26,10 @@ from app.models import (
     LedgerEntry,
     Product,
     Supplier,
+    UTCDateTime,
     Warehouse,
     dialect_insert,
+    window_start,
     write_time,
 )
 from app.schemas import MAX_INT as MAX_QUANTITY
@@ -85,6 +87,8 @@ def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta
     The statement is one Citus can route to the company's shard: no subquery in
     its VALUES (the threshold is read first) and no ``now()`` in its SET (the
     update takes the time the insert would have written).
+
+    A new row has sold nothing: its window of alert sales starts today's.
     """
     threshold = db.session.scalar(sa.select(threshold_of(company_id, product_id, warehouse_id)))
     insert = dialect_insert(Inventory).values(
@@ -93,13 +97,15 @@ def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta
         warehouse_id=warehouse_id,
         quantity=delta,
         alert_threshold=threshold,
+        window_sales=0,
+        window_since=window_start(dt.datetime.now(dt.UTC).date()),
         updated_at=sa.func.now(),
     )
     statement = insert.on_conflict_do_update(
         index_elements=["company_id", "product_id", "warehouse_id"],
         set_={"quantity": Inventory.quantity + delta, "updated_at": insert.excluded.updated_at},
         where=Inventory.quantity <= MAX_QUANTITY - delta,
-    ).returning(Inventory.quantity)
+    ).returning(Inventory.quantity, Inventory.alert_threshold, Inventory.window_sales)
     row = db.session.execute(statement).first()
     if row is None:
         current = current_level(company_id, product_id, warehouse_id)
@@ -110,11 +116,47 @@ def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta
             available=current,
             requested=delta,
         )
-    return row[0]
+    quantity, threshold, sold = row
+    if alerting(quantity - delta, threshold, sold):
+        alerts_changed([product_id])
+    return quantity
 
 
-def _conditional_decrement(company_id: int, product_id: int, warehouse_id: int, n: int) -> int:
-    """Remove ``n`` units only if that many are there; return the new level or raise 409."""
+def alerting(quantity: int, threshold: int, window_sales: int) -> bool:
+    """Whether a row at this level is in the default window's alert set (or may be,
+    for a product or warehouse the alerts leave out)."""
+    return quantity < threshold and window_sales > 0
+
+
+def window_sale(units: int, occurred_at: dt.datetime | None) -> sa.ColumnElement[int]:
+    """What a sale of ``units`` adds to the row's ``window_sales``: all of them, unless
+    it was backdated to before the row's window (or the row's window is not computed
+    yet, which the refresh does from the ledger).
+
+    The row's own ``window_since`` decides, read by the UPDATE itself: a sale that
+    waited on the row lock of ``flask refresh-alert-state`` compares with the window
+    the refresh just moved the row to.
+    """
+    if occurred_at is None:  # written now: inside any window that has started
+        inside = Inventory.window_since.is_not(None)
+    else:
+        inside = Inventory.window_since <= sa.literal(occurred_at, UTCDateTime())
+    # a searched CASE (Citus evaluates it as PostgreSQL does)
+    return sa.case((inside, sa.cast(units, sa.BigInteger)), else_=sa.cast(0, sa.BigInteger))
+
+
+def _conditional_decrement(
+    company_id: int, change: Change, n: int, occurred_at: dt.datetime | None
+) -> int:
+    """Remove ``n`` units only if that many are there; return the new level or raise 409.
+
+    A sale also counts into the row's window sales, in the same statement; the
+    alert version moves when the row is low and sold in the window (it was in the
+    alert set before, or is now)."""
+    product_id, warehouse_id = change.product_id, change.warehouse_id
+    values = {"quantity": Inventory.quantity - n, "updated_at": sa.func.now()}
+    if change.reason == "sale":
+        values["window_sales"] = Inventory.window_sales + window_sale(n, occurred_at)
     row = db.session.execute(
         sa.update(Inventory)
         .where(
@@ -123,13 +165,17 @@ def _conditional_decrement(company_id: int, product_id: int, warehouse_id: int, 
             Inventory.warehouse_id == warehouse_id,
             Inventory.quantity >= n,
         )
-        .values(quantity=Inventory.quantity - n, updated_at=sa.func.now())
-        .returning(Inventory.quantity)
+        .values(**values)
+        .returning(Inventory.quantity, Inventory.alert_threshold, Inventory.window_sales)
     ).first()
     if row is None:
         available = current_level(company_id, product_id, warehouse_id)
         raise insufficient_stock(product_id, warehouse_id, available, n)
-    return row[0]
+    quantity, threshold, sold = row
+    # a lower level with at least the sales it had: it alerts now if it did before
+    if alerting(quantity, threshold, sold):
+        alerts_changed([product_id])
+    return quantity
 
 
 def current_level(company_id: int, product_id: int, warehouse_id: int) -> int:
@@ -179,9 +225,7 @@ def _move(ctx: Context, changes: list[Change]) -> list[LedgerEntry]:
     stock_changed(c.product_id for c in changes)
     for change in sorted(changes, key=lambda c: (c.warehouse_id, c.product_id)):
         if change.delta < 0:
-            after = _conditional_decrement(
-                ctx.company_id, change.product_id, change.warehouse_id, -change.delta
-            )
+            after = _conditional_decrement(ctx.company_id, change, -change.delta, ctx.occurred_at)
         else:
             after = _upsert_increment(
                 ctx.company_id, change.product_id, change.warehouse_id, change.delta
@@ -364,7 +408,7 @@ def _count(ctx: Context, product_id: int, warehouse_id: int, counted: int, expec
             expected_quantity=expected,
         )
     stock_changed([product_id])
-    after = db.session.execute(
+    after, threshold, sold = db.session.execute(
         sa.update(Inventory)
         .where(
             Inventory.company_id == ctx.company_id,
@@ -372,8 +416,10 @@ def _count(ctx: Context, product_id: int, warehouse_id: int, counted: int, expec
             Inventory.warehouse_id == warehouse_id,
         )
         .values(quantity=counted, updated_at=sa.func.now())
-        .returning(Inventory.quantity)
-    ).scalar_one()
+        .returning(Inventory.quantity, Inventory.alert_threshold, Inventory.window_sales)
+    ).one()
+    if alerting(min(before, after), threshold, sold):
+        alerts_changed([product_id])
     entry = _record(ctx, Change(product_id, warehouse_id, counted - before, "adjustment"), after)
     db.session.flush()
     return entry
