@@ -282,6 +282,13 @@ def project(alerts: list[dict]) -> list[dict]:
                 "threshold",
                 "threshold_source",
                 "days_until_stockout",
+                "on_order",
+                "projected_quantity",
+                "next_delivery_at",
+                "covered",
+                "lead_time_days",
+                "lead_time_source",
+                "suggested_reorder_quantity",
             )
         }
         | {
@@ -290,6 +297,28 @@ def project(alerts: list[dict]) -> list[dict]:
         }
         for alert in alerts
     ]
+
+
+# what both paths must agree on beyond the reference's keys: stock on order and lead times
+SUPPLY_KEYS = (
+    "on_order",
+    "projected_quantity",
+    "next_delivery_at",
+    "covered",
+    "lead_time_days",
+    "lead_time_source",
+    "suggested_reorder_quantity",
+)
+
+
+def core(alerts: list[dict]) -> list[dict]:
+    """The reference's keys of each alert (the specs place no purchase orders: their
+    alerts have nothing on order, which is checked here)."""
+    for alert in alerts:
+        assert alert["on_order"] == 0 and alert["covered"] is False
+        assert alert["projected_quantity"] == alert["current_stock"]
+        assert alert["lead_time_source"] == (alert["supplier_id"] and "configured")
+    return [{k: v for k, v in alert.items() if k not in SUPPLY_KEYS} for alert in alerts]
 
 
 def both_paths(company_id: int, today: dt.date) -> tuple[list[dict], list[dict]]:
@@ -343,11 +372,13 @@ def test_kept_state_ledger_and_reference_agree_today_after_a_day_and_after_a_reb
     today, tomorrow = now.date(), now.date() + dt.timedelta(days=1)
     with app.app_context():
         kept, computed = both_paths(tenant.id, today)
-        assert kept == computed == reference_alerts(spec, now)
+        assert kept == computed
+        assert core(kept) == reference_alerts(spec, now)
         # a day later, once the refresh moved the rows: sales left the window
         state.refresh(tenant.id, tomorrow)
         kept, computed = both_paths(tenant.id, tomorrow)
-        assert kept == computed == reference_alerts(spec, now, tomorrow)
+        assert kept == computed
+        assert core(kept) == reference_alerts(spec, now, tomorrow)
         state.refresh(tenant.id, tomorrow, rebuild=True)
         assert both_paths(tenant.id, tomorrow)[0] == kept
 
@@ -420,7 +451,9 @@ def test_statement_count_does_not_grow_with_the_data(client, make_company, count
             body = fetch_alerts(client, tenant).json
         counts[name] = len(counter.statements)
         assert body["total_alerts"] == (4 if name == "small" else 40)
-    assert counts["small"] == counts["large"] <= 3
+    # the API key, the versions, the alert statement, then the page's stock on order
+    # and its supplier links' lead times (one statement each)
+    assert counts["small"] == counts["large"] <= 5
 
 
 def test_a_current_poll_is_a_304_without_running_the_alert_query(

@@ -17,7 +17,9 @@ only ever touches the few rows that are low:
 
 The page is ordered most urgent first and carries the total count of matches.
 Derived figures (urgency, reorder dates and quantities) are computed in Python
-for the rows of the page only (``derive``).
+for the rows of the page only (``derive``), with two more statements for those
+rows: the stock on open purchase orders (``on_order``) and the supplier links'
+learned lead times (``lead_times``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import PRODUCTS_NOT_ALERTING, STATE_DAYS, Money, UTCDateTime, window_start
+from app.purchasing.queries import on_order
 from app.schemas import MAX_INT
+from app.suppliers.queries import lead_times
 from app.thresholds.queries import DEFAULT_THRESHOLDS, FALLBACK_THRESHOLD
 
 # days of margin under which an alert is "high" rather than "normal"
@@ -302,24 +306,84 @@ def _rows(company_id: int, args: dict, today: dt.date, maintained: bool, stream=
     return db.session.execute(statement, parameters, execution_options=options).mappings()
 
 
+def _supply(company_id: int, rows: list) -> tuple[dict, dict]:
+    """What is on order for these alert rows, and their supplier links' lead times:
+    one statement each, whatever the number of rows."""
+    ordered = on_order(company_id, [(row["product_id"], row["warehouse_id"]) for row in rows])
+    learned = lead_times(
+        company_id,
+        [(row["supplier_id"], row["product_id"]) for row in rows if row["supplier_id"] is not None],
+    )
+    return ordered, learned
+
+
+def _derived(company_id: int, rows: list, days: int, today: dt.date) -> list[dict]:
+    """The alerts of these rows (``derive``), with their stock on order and lead times."""
+    rows = [row for row in rows if row["product_id"] is not None]
+    ordered, learned = _supply(company_id, rows)
+    return [
+        derive(
+            row,
+            days,
+            today,
+            ordered.get((row["product_id"], row["warehouse_id"])),
+            learned.get((row["supplier_id"], row["product_id"])),
+        )
+        for row in rows
+    ]
+
+
+def _chunks(rows, size: int = 1000):
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _every(company_id: int, args: dict, today: dt.date, maintained: bool):
+    """Every alert of the query, unfiltered by ``covered``, as a generator (the rows
+    are fetched, and their supply looked up, a thousand at a time)."""
+    everything = {**args, "page": 1, "page_size": EVERY_ROW}
+    rows = _rows(company_id, everything, today, maintained, stream=True)
+    for chunk in _chunks(rows):
+        yield from _derived(company_id, chunk, args["days"], today)
+
+
 def low_stock_alerts(
     company_id: int, args: dict, today: dt.date, maintained: bool = False
 ) -> tuple[list[dict], int]:
     """One page of the company's alerts, most urgent first, and how many there are;
-    from the maintained state when ``maintained`` (see ``state_answers``)."""
+    from the maintained state when ``maintained`` (see ``state_answers``).
+
+    With ``covered`` (true or false), only the alerts whose ``covered`` is that: it
+    depends on open orders and lead times, known per alert only, so the page is cut
+    after deriving every alert of the query (bounded by the number of alerts, not
+    by the company's rows)."""
+    if args.get("covered") is not None:
+        # counted as they stream, only the page's alerts kept
+        start = (args["page"] - 1) * args["page_size"]
+        page, total = [], 0
+        for alert in _every(company_id, args, today, maintained):
+            if alert["covered"] is args["covered"]:
+                if start <= total < start + args["page_size"]:
+                    page.append(alert)
+                total += 1
+        return page, total
     rows = _rows(company_id, args, today, maintained).all()
     total = rows[0]["total_alerts"] if rows else 0
-    alerts = [derive(row, args["days"], today) for row in rows if row["product_id"] is not None]
-    return alerts, total
+    return _derived(company_id, rows, args["days"], today), total
 
 
 def every_alert(company_id: int, args: dict, today: dt.date, maintained: bool = False):
     """Every alert of the query (pages aside), most urgent first, as a generator that
     fetches rows from the database as it goes (for the CSV export)."""
-    everything = {**args, "page": 1, "page_size": EVERY_ROW}
-    for row in _rows(company_id, everything, today, maintained, stream=True):
-        if row["product_id"] is not None:
-            yield derive(row, args["days"], today)
+    for alert in _every(company_id, args, today, maintained):
+        if args.get("covered") is None or alert["covered"] is args["covered"]:
+            yield alert
 
 
 def stockout_date(today: dt.date, days_left: int) -> dt.date | None:
@@ -334,13 +398,33 @@ def stockout_date(today: dt.date, days_left: int) -> dt.date | None:
     return today + dt.timedelta(days=days_left)
 
 
-def derive(row, days: int, today: dt.date) -> dict:
-    """An alert as the API shows it, with what a buyer needs to act on it."""
+def derive(
+    row, days: int, today: dt.date, ordered: dict | None = None, learned: dict | None = None
+) -> dict:
+    """An alert as the API shows it, with what a buyer needs to act on it: ``ordered``
+    is the row's stock on open orders (``on_order``), ``learned`` its supplier link's
+    lead times (``lead_times``); None for none."""
     sold = row["units_sold"]
     stock = row["current_stock"]
     days_left = row["days_until_stockout"]
     lead_time = row["lead_time_days"]
+    lead_time_source = None
+    if row["supplier_id"] is not None:
+        lead_time_source = "configured"
+        if learned is not None and learned["lead_time_source"] == "observed":
+            lead_time, lead_time_source = learned["effective_lead_time_days"], "observed"
+    incoming = ordered["on_order"] if ordered else 0
+    next_delivery = ordered["next_delivery_at"] if ordered else None
+    projected = stock + incoming
     stockout = stockout_date(today, days_left) if sold else None
+    # covered: what is on order lifts the level back to the threshold, and arrives
+    # (by its expected date) no later than the stockout; an order without an expected
+    # date covers only a stockout that has no date
+    covered = (
+        incoming > 0
+        and projected >= row["threshold"]
+        and (stockout is None or (next_delivery is not None and next_delivery.date() <= stockout))
+    )
     margin = days_left - (lead_time or 0)
     if stock == 0 or margin < 0:
         urgency = "critical"
@@ -349,11 +433,16 @@ def derive(row, days: int, today: dt.date) -> dict:
     else:
         urgency = "normal"
     # cover the lead time plus one more window at the current rate, less what is there
-    needed = -(-sold * ((lead_time or 0) + days) // days) - stock
+    # (and what is already on order)
+    needed = -(-sold * ((lead_time or 0) + days) // days) - stock - incoming
     minimum = row["min_order_quantity"] or 1
     pack = row["pack_size"] or 1
-    # integer division: sums of sales pass 2^53, where a float would round
-    suggested = min(-(-max(needed, minimum) // pack) * pack, MAX_SUGGESTED_REORDER)
+    if incoming and needed <= 0:
+        # the open orders already bring what the formula asks for: order nothing more
+        suggested = 0
+    else:
+        # integer division: sums of sales pass 2^53, where a float would round
+        suggested = min(-(-max(needed, minimum) // pack) * pack, MAX_SUGGESTED_REORDER)
     supplier = None
     if row["supplier_id"] is not None:
         supplier = {
@@ -379,6 +468,7 @@ def derive(row, days: int, today: dt.date) -> dict:
         ),
         "stockout_date": stockout,
         "lead_time_days": lead_time,
+        "lead_time_source": lead_time_source,
         "cost_price": row["cost_price"],
         "reorder_by": stockout - dt.timedelta(days=lead_time)
         if stockout is not None and lead_time is not None
@@ -386,6 +476,10 @@ def derive(row, days: int, today: dt.date) -> dict:
         "urgency": urgency,
         "suggested_reorder_quantity": suggested,
         "reorder_quantity": row["reorder_quantity"],
+        "on_order": incoming,
+        "projected_quantity": projected,
+        "next_delivery_at": next_delivery,
+        "covered": covered,
     }
 
 

@@ -20,6 +20,12 @@ class AlertQuerySchema(ma.Schema):
     warehouse_id = QueryId()
     product_type = QueryText(validate=validate.Length(min=1, max=PRODUCT_TYPE_MAX_LENGTH))
     supplier_id = QueryId(metadata={"description": "Only alerts whose reorder supplier is this"})
+    covered = ma.fields.Boolean(
+        metadata={
+            "description": "false: hide the alerts that open purchase orders cover; true: "
+            "only those; absent (the default): every alert, each with its `covered` field"
+        }
+    )
     page = QueryInteger(minimum=1, maximum=100_000, load_default=1)
     page_size = QueryInteger(minimum=1, maximum=1000, load_default=100)
     format = QueryText(
@@ -71,7 +77,21 @@ class AlertSchema(ma.Schema):
             "(a stockout millions of days away has no calendar date)"
         },
     )
-    lead_time_days = ma.fields.Integer(allow_none=True)
+    lead_time_days = ma.fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The lead time the alert uses (urgency, reorder_by, the suggestion): "
+            "the link's observed one when it has one, else the configured one"
+        },
+    )
+    lead_time_source = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "enum": ["observed", "configured", None],
+            "description": "observed: the median of the link's last 10 delivery lead times "
+            "(when it has at least 3); configured: the link's lead_time_days; null: no supplier",
+        },
+    )
     cost_price = Money(dump_only=True, allow_none=True)
     reorder_by = ma.fields.Date(
         allow_none=True,
@@ -87,12 +107,34 @@ class AlertSchema(ma.Schema):
     suggested_reorder_quantity = ma.fields.Integer(
         metadata={
             "description": "Covers the lead time plus one window at the current rate, less "
-            "the stock, rounded up to the minimum order and pack size; at most "
+            "the stock and what is on order, rounded up to the minimum order and pack "
+            "size; 0 when the open orders already bring that much; at most "
             "2147483647 (the largest receipt), even where that breaks the rounding"
         }
     )
     reorder_quantity = ma.fields.Integer(
         allow_none=True, metadata={"description": "The warehouse rule's reorder quantity, if set"}
+    )
+    on_order = ma.fields.Integer(
+        metadata={
+            "description": "Units ordered and not yet received on open purchase orders "
+            "(ordered, partially_received) for this product and warehouse"
+        }
+    )
+    projected_quantity = ma.fields.Integer(metadata={"description": "current_stock + on_order"})
+    next_delivery_at = ma.fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "The earliest expected_at of those open orders; null when none "
+            "is open or none says"
+        },
+    )
+    covered = ma.fields.Boolean(
+        metadata={
+            "description": "The open orders bring projected_quantity to the threshold or "
+            "above and the next delivery is due on or before stockout_date (any time "
+            "when stockout_date is null)"
+        }
     )
 
 
@@ -130,6 +172,11 @@ CSV_COLUMNS = [
     "reorder_by",
     "suggested_reorder_quantity",
     "reorder_quantity",
+    "lead_time_source",
+    "on_order",
+    "projected_quantity",
+    "next_delivery_at",
+    "covered",
 ]
 # a cell a spreadsheet would run as a formula starts with one of these
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -141,6 +188,8 @@ def _cell(value) -> object:
     formula (a product named "=HYPERLINK(...)") gets a leading apostrophe."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the JSON writes it
     if isinstance(value, str):
         return "'" + value if value.startswith(FORMULA_STARTS) else value
     if isinstance(value, dt.date):

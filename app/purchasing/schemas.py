@@ -158,7 +158,7 @@ class SkippedAlertSchema(ma.Schema):
 
     product_id = ma.fields.Integer()
     warehouse_id = ma.fields.Integer()
-    reason = ma.fields.String(metadata={"enum": ["no_supplier", "supplier_archived"]})
+    reason = ma.fields.String(metadata={"enum": ["no_supplier", "supplier_archived", "on_order"]})
 
 
 class FromAlertsResultSchema(ma.Schema):

@@ -430,6 +430,16 @@ def orders_from_alerts(company_id: int, data: dict, today: dt.date) -> dict:
     skipped = []
     for alert in alerts:
         supplier = alert["supplier"]
+        if alert["suggested_reorder_quantity"] == 0:
+            # the open orders already bring what the alert asks for
+            skipped.append(
+                {
+                    "product_id": alert["product_id"],
+                    "warehouse_id": alert["warehouse_id"],
+                    "reason": "on_order",
+                }
+            )
+            continue
         if supplier is None or supplier["id"] not in active:
             reason = "no_supplier" if supplier is None else "supplier_archived"
             skipped.append(
