@@ -537,7 +537,45 @@ def _add_purchase_orders(company_id, simulation, products, links) -> None:
                 unit_cost=link.cost_price,
             )
         )
+    _add_covering_order(company_id, simulation, products, links)
     db.session.flush()
+
+
+# a low row whose supplier found stock again: ordered yesterday, due tomorrow, enough to
+# lift it back to its threshold, so the demo shows an alert that is covered beside
+# the ones that are not
+COVERED = ("KBD-WL", "D")
+
+
+def _add_covering_order(company_id, simulation, products, links) -> None:
+    """An open order (``ordered``) that covers the ``COVERED`` row's alert."""
+    sku, code = COVERED
+    link = links[sku]
+    today = simulation.start + dt.timedelta(days=HISTORY_DAYS)
+    spec = next(spec for spec in PRODUCTS if spec.sku == sku)
+    quantity = max(link.min_order_quantity, link.pack_size, 2 * effective_threshold(spec))
+    order = PurchaseOrder(
+        company_id=company_id,
+        supplier_id=link.supplier_id,
+        warehouse_id=simulation.warehouse_ids[code],
+        status="ordered",
+        reference="PO-RESTOCK",
+        notes="The supplier has stock again.",
+        created_at=today - dt.timedelta(hours=12),
+        ordered_at=today - dt.timedelta(hours=12),
+        expected_at=today + dt.timedelta(days=1, hours=8),
+    )
+    db.session.add(order)
+    db.session.flush()
+    db.session.add(
+        PurchaseOrderLine(
+            company_id=company_id,
+            purchase_order_id=order.id,
+            product_id=products[sku],
+            quantity_ordered=quantity,
+            unit_cost=link.cost_price,
+        )
+    )
 
 
 class _Row:

@@ -218,3 +218,14 @@ def test_the_demo_alerts_from_the_kept_state_are_the_ledgers(app, seed):
         kept = queries.low_stock_alerts(company_id, args, today, maintained=True)
         computed = queries.low_stock_alerts(company_id, args, today)
     assert kept == computed and kept[1] > 0
+
+
+def test_the_demo_shows_covered_and_uncovered_alerts(client, seed):
+    company_id, key, _ = seed()
+    alerts = client.get(
+        f"/api/companies/{company_id}/alerts/low-stock",
+        headers={"Authorization": f"Bearer {key}"},
+    ).json["alerts"]
+    covered = [alert for alert in alerts if alert["covered"]]
+    assert covered and len(covered) < len(alerts)
+    assert all(alert["on_order"] > 0 and alert["next_delivery_at"] for alert in covered)
