@@ -467,9 +467,12 @@ def _add_purchase_orders(company_id, simulation, products, links) -> None:
             status = "received"
         elif received:
             status = "partially_received"
-        order = PurchaseOrder(
-            company_id=company_id,
-            supplier_id=row.link.supplier_id,
+        order = _add_order(
+            company_id,
+            row.link,
+            row.product_id,
+            simulated["quantity"],
+            quantity_received=received,
             warehouse_id=row.warehouse_id,
             status=status,
             reference=number,
@@ -478,19 +481,7 @@ def _add_purchase_orders(company_id, simulation, products, links) -> None:
             ordered_at=simulated["ordered_at"],
             received_at=simulated["receipts"][-1][0] if status == "received" else None,
         )
-        db.session.add(order)
-        db.session.flush()
         ids[number] = order.id
-        db.session.add(
-            PurchaseOrderLine(
-                company_id=company_id,
-                purchase_order_id=order.id,
-                product_id=row.product_id,
-                quantity_ordered=simulated["quantity"],
-                quantity_received=received,
-                unit_cost=row.link.cost_price,
-            )
-        )
         if simulated["receipts"]:
             first = simulated["receipts"][0][0]
             db.session.add(
@@ -516,26 +507,17 @@ def _add_purchase_orders(company_id, simulation, products, links) -> None:
         ("cancelled", "The supplier is on backorder: cancelled."),
         ("draft", "Replaces the cancelled order; check another supplier."),
     ):
-        order = PurchaseOrder(
-            company_id=company_id,
-            supplier_id=link.supplier_id,
+        _add_order(
+            company_id,
+            link,
+            products[sku],
+            quantity,
             warehouse_id=warehouse_id,
             status=status,
             notes=notes,
             created_at=placed,
             ordered_at=placed if status == "cancelled" else None,
             cancelled_at=placed + dt.timedelta(days=2) if status == "cancelled" else None,
-        )
-        db.session.add(order)
-        db.session.flush()
-        db.session.add(
-            PurchaseOrderLine(
-                company_id=company_id,
-                purchase_order_id=order.id,
-                product_id=products[sku],
-                quantity_ordered=quantity,
-                unit_cost=link.cost_price,
-            )
         )
     _add_covering_order(company_id, simulation, products, links)
     db.session.flush()
@@ -554,9 +536,11 @@ def _add_covering_order(company_id, simulation, products, links) -> None:
     today = simulation.start + dt.timedelta(days=HISTORY_DAYS)
     spec = next(spec for spec in PRODUCTS if spec.sku == sku)
     quantity = max(link.min_order_quantity, link.pack_size, 2 * effective_threshold(spec))
-    order = PurchaseOrder(
-        company_id=company_id,
-        supplier_id=link.supplier_id,
+    _add_order(
+        company_id,
+        link,
+        products[sku],
+        quantity,
         warehouse_id=simulation.warehouse_ids[code],
         status="ordered",
         reference="PO-RESTOCK",
@@ -565,17 +549,25 @@ def _add_covering_order(company_id, simulation, products, links) -> None:
         ordered_at=today - dt.timedelta(hours=12),
         expected_at=today + dt.timedelta(days=1, hours=8),
     )
+
+
+def _add_order(company_id, link, product_id, quantity, *, quantity_received=0, **fields):
+    """A purchase order from ``link``'s supplier with one line of ``quantity`` units of
+    the product at the link's cost; ``fields`` are the order's own (status, dates...)."""
+    order = PurchaseOrder(company_id=company_id, supplier_id=link.supplier_id, **fields)
     db.session.add(order)
     db.session.flush()
     db.session.add(
         PurchaseOrderLine(
             company_id=company_id,
             purchase_order_id=order.id,
-            product_id=products[sku],
+            product_id=product_id,
             quantity_ordered=quantity,
+            quantity_received=quantity_received,
             unit_cost=link.cost_price,
         )
     )
+    return order
 
 
 class _Row:
