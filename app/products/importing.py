@@ -44,6 +44,7 @@ from app.models import (
     window_start,
     write_time,
 )
+from app.stock.batch import NEW_INVENTORY_COLUMNS
 from app.thresholds.queries import default_threshold, refresh_alert_thresholds
 
 CHUNK = bulk.CHUNK
@@ -417,15 +418,7 @@ def _opening_stock(company_id: int, items: list[dict], ids: dict[str, int]) -> N
         # new rows have sold nothing: their alert window starts today's (app.alerts.state)
         bulk.insert(
             "inventory",
-            [
-                "company_id",
-                "product_id",
-                "warehouse_id",
-                "quantity",
-                "alert_threshold",
-                "window_sales",
-                "window_since",
-            ],
+            NEW_INVENTORY_COLUMNS,
             [(company_id, p, w, q, threshold[p], 0, since) for p, w, q in chunk],
         )
         bulk.insert(

@@ -41,6 +41,16 @@ from app.schemas import TWO_PLACES
 from app.stock.service import alerting
 from app.thresholds.queries import refresh_alert_thresholds
 
+# what a new inventory row is written with (the batch and the import create them)
+NEW_INVENTORY_COLUMNS = [
+    "company_id",
+    "product_id",
+    "warehouse_id",
+    "quantity",
+    "alert_threshold",
+    "window_sales",
+    "window_since",
+]
 # an inventory row created by a batch, until its threshold is computed (same transaction)
 THRESHOLD_PENDING = -1
 REASONS = {"receipt": "receipt", "sale": "sale", "return": "return"}
@@ -276,15 +286,7 @@ def _lock(company_id: int, rows: list[tuple[int, int]]) -> tuple[dict, dict[tupl
     for chunk in bulk.chunks(rows):
         result = bulk.insert(
             "inventory",
-            [
-                "company_id",
-                "product_id",
-                "warehouse_id",
-                "quantity",
-                "alert_threshold",
-                "window_sales",
-                "window_since",
-            ],
+            NEW_INVENTORY_COLUMNS,
             [(company_id, p, w, 0, THRESHOLD_PENDING, 0, since) for w, p in chunk],
             "ON CONFLICT (company_id, product_id, warehouse_id) "
             "DO UPDATE SET quantity = inventory.quantity "
