@@ -152,3 +152,62 @@ def test_an_adjustment_to_zero_writes_low_and_out(app, client, company, row):
     body = {**_keys(row), "quantity": 0, "reason": "count"}
     op(client, company, "adjustments", body)
     assert [kind for kind, _ in events(app, company)] == ["stock.low", "stock.out"]
+
+
+@pytest.mark.postgres
+def test_concurrent_sales_across_the_threshold_write_exactly_one_stock_low(
+    app, client, company, make_warehouse, make_product
+):
+    """Each statement returns the level it left under the row lock, so however the
+    sales interleave, the crossing is seen by exactly one of them."""
+    from tests.test_races import race, show
+
+    warehouse = make_warehouse(company)["id"]
+    for round_ in range(15):
+        product = make_product(
+            company,
+            sku=f"RACE-{round_}",
+            low_stock_threshold=5,
+            initial_stock=[{"warehouse_id": warehouse, "quantity": 9}],
+        )["id"]
+        body = {"product_id": product, "warehouse_id": warehouse, "quantity": 2}
+        batch = {"operations": [{"type": "sale", **body}]}
+        responses = race(
+            app,
+            ("POST", "/api/stock/sales", body, company.headers),
+            ("POST", "/api/stock/sales", body, company.headers),
+            ("POST", "/api/stock/batch", batch, company.headers),
+            ("POST", "/api/stock/sales", body, company.headers),
+        )
+        assert all(r.status_code == 201 for r in responses), show(*responses)
+        mine = [(k, p) for k, p in events(app, company) if p["data"]["product"]["id"] == product]
+        assert [kind for kind, _ in mine] == ["stock.low"], (round_, mine)
+        data = mine[0][1]["data"]
+        assert data["previous_quantity"] >= 5 > data["quantity"], data
+
+
+@pytest.mark.postgres
+def test_a_sale_and_a_receipt_racing_at_the_threshold_write_a_consistent_story(
+    app, client, company, make_warehouse, make_product
+):
+    """Whichever commits first, the events replay to the final level: low then
+    recovered (the sale went first), or nothing (the receipt did)."""
+    from tests.test_races import race, show
+
+    warehouse = make_warehouse(company)["id"]
+    for round_ in range(15):
+        product = make_product(
+            company,
+            sku=f"RACE-{round_}",
+            low_stock_threshold=5,
+            initial_stock=[{"warehouse_id": warehouse, "quantity": 6}],
+        )["id"]
+        keys = {"product_id": product, "warehouse_id": warehouse}
+        sale, receipt = race(
+            app,
+            ("POST", "/api/stock/sales", {**keys, "quantity": 2}, company.headers),
+            ("POST", "/api/stock/receipts", {**keys, "quantity": 3}, company.headers),
+        )
+        assert (sale.status_code, receipt.status_code) == (201, 201), show(sale, receipt)
+        kinds = [k for k, p in events(app, company) if p["data"]["product"]["id"] == product]
+        assert kinds in ([], ["stock.low", "stock.recovered"]), (round_, kinds)
