@@ -100,16 +100,21 @@ def test_a_refused_request_writes_no_event(app, client, company, row):
     assert events(app, company) == []
 
 
+def batch(client, company, operations, status=201):
+    response = client.post(
+        "/api/stock/batch", json={"operations": operations}, headers=company.headers
+    )
+    assert response.status_code == status, response.json
+    return response
+
+
 def _keys(row):
     return {"product_id": row["product_id"], "warehouse_id": row["warehouse_id"]}
 
 
 def test_a_batch_writes_one_event_per_crossing_not_per_item(app, client, company, row):
     operations = [{"type": "sale", **_keys(row), "quantity": 1} for _ in range(8)]
-    response = client.post(
-        "/api/stock/batch", json={"operations": operations}, headers=company.headers
-    )
-    assert response.status_code == 201, response.json
+    batch(client, company, operations)
     [(kind, payload)] = events(app, company)
     assert kind == "stock.low"
     assert (payload["data"]["previous_quantity"], payload["data"]["quantity"]) == (10, 2)
@@ -120,10 +125,7 @@ def test_a_batch_that_goes_down_and_back_up_writes_nothing(app, client, company,
         {"type": "sale", **_keys(row), "quantity": 9},
         {"type": "receipt", **_keys(row), "quantity": 9},
     ]
-    response = client.post(
-        "/api/stock/batch", json={"operations": operations}, headers=company.headers
-    )
-    assert response.status_code == 201, response.json
+    batch(client, company, operations)
     assert events(app, company) == []
 
 
@@ -139,10 +141,7 @@ def test_a_batch_receipt_into_a_new_row_reads_its_threshold(
             "quantity": 7,
         }
     ]
-    response = client.post(
-        "/api/stock/batch", json={"operations": operations}, headers=company.headers
-    )
-    assert response.status_code == 201, response.json
+    batch(client, company, operations)
     [(kind, payload)] = events(app, company)
     assert kind == "stock.recovered"
     assert (payload["data"]["previous_quantity"], payload["data"]["threshold"]) == (0, 5)
