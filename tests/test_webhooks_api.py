@@ -199,14 +199,23 @@ def test_a_bad_webhook_is_a_400_naming_the_field_and_creates_nothing(
     assert count_rows(WebhookEndpoint) == 0
 
 
-def test_a_refused_url_says_why(client, company):
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("ftp://hooks.example.com/x", "Must be an http or https URL"),
+        ("https://user:pw@hooks.example.com/", "without a user name or password"),
+        ("https://hooks.example.com/caf\u00e9", "visible ASCII"),
+        ("https://hooks.example.com:99999/", "Has an invalid port."),
+        ("https://:443/in", "Must name a host."),
+        ("https://[::1/in", "Not a valid URL."),
+    ],
+)
+def test_a_refused_url_says_why(client, company, url, why):
     response = client.post(
-        "/api/webhooks",
-        json={"url": "ftp://hooks.example.com/x", "events": ["stock.low"]},
-        headers=company.headers,
+        "/api/webhooks", json={"url": url, "events": ["stock.low"]}, headers=company.headers
     )
     body = assert_problem(response, 400, "url")
-    assert body["errors"]["url"] == ["Must be an http or https URL."]
+    assert why in body["errors"]["url"][0], body
 
 
 def test_in_development_a_loopback_http_url_is_accepted(client, company):
@@ -688,3 +697,76 @@ def test_another_companys_webhooks_deliveries_and_events_are_404_or_invisible(
     shown = client.get(base, headers=company.headers).json
     assert shown == {k: v for k, v in hook.items() if k != "secret"}
     assert count_rows(WebhookDelivery, WebhookDelivery.company_id == company.id) == 1
+
+
+# -- races (PostgreSQL: row locks decide) ------------------------------------------------
+
+RACE_ROUNDS = 20
+
+
+@pytest.mark.postgres
+def test_a_redelivery_racing_the_endpoints_deletion_is_never_a_500_nor_a_stranded_delivery(
+    app, client, company, count_rows
+):
+    from tests.test_races import race, show
+
+    for round_ in range(RACE_ROUNDS):
+        hook = create(client, company).json
+        delivery = ping(client, company, hook["id"])["delivery_id"]
+        base = f"/api/webhooks/{hook['id']}"
+        redeliver, delete = race(
+            app,
+            ("POST", f"{base}/deliveries/{delivery}/redeliver", None, company.headers),
+            ("DELETE", base, None, company.headers),
+        )
+        outcome = (redeliver.status_code, delete.status_code)
+        assert outcome in {(202, 204), (404, 204)}, (round_, show(redeliver, delete))
+        assert count_rows(WebhookEndpoint) == 0
+        # the deletion took every delivery, the redelivery's included
+        assert count_rows(WebhookDelivery) == 0, round_
+
+
+@pytest.mark.postgres
+def test_a_test_racing_a_disable_either_queues_before_it_or_is_a_409(app, client, company):
+    from tests.test_races import race, show
+
+    for round_ in range(RACE_ROUNDS):
+        hook = create(client, company).json
+        base = f"/api/webhooks/{hook['id']}"
+        test, disable = race(
+            app,
+            ("POST", f"{base}/test", None, company.headers),
+            ("PATCH", base, {"enabled": False}, company.headers),
+        )
+        outcome = (test.status_code, disable.status_code)
+        assert outcome in {(202, 200), (409, 200)}, (round_, show(test, disable))
+        queued = deliveries_of(app, company, hook["id"])
+        assert len(queued) == (1 if test.status_code == 202 else 0), round_
+
+
+@pytest.mark.postgres
+def test_a_sale_crossing_the_threshold_racing_the_endpoints_deletion_both_succeed(
+    app, client, company, make_warehouse, make_product, count_rows
+):
+    from tests.test_races import race, show
+
+    warehouse = make_warehouse(company)["id"]
+    for round_ in range(RACE_ROUNDS):
+        hook = create(client, company).json
+        product = make_product(
+            company,
+            low_stock_threshold=5,
+            initial_stock=[{"warehouse_id": warehouse, "quantity": 10}],
+        )["id"]
+        sale, delete = race(
+            app,
+            (
+                "POST",
+                "/api/stock/sales",
+                {"product_id": product, "warehouse_id": warehouse, "quantity": 6},
+                company.headers,
+            ),
+            ("DELETE", f"/api/webhooks/{hook['id']}", None, company.headers),
+        )
+        assert (sale.status_code, delete.status_code) == (201, 204), (round_, show(sale, delete))
+        assert count_rows(WebhookDelivery) == 0, round_

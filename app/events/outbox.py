@@ -198,10 +198,14 @@ def _write(company_id: int, pending: list[_Pending]) -> int:
             "RETURNING id, uid",
         )
         ids.update({uid: id_ for id_, uid in written})
+    # FOR KEY SHARE, in id order: an endpoint being deleted is waited for and then
+    # left out (never a foreign-key error on its delivery), and a deletion waits for
+    # this commit; a PATCH (no key update) is not held up
     endpoints = db.session.execute(
-        sa.select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-            WebhookEndpoint.company_id == company_id, WebhookEndpoint.enabled
-        )
+        sa.select(WebhookEndpoint.id, WebhookEndpoint.events)
+        .where(WebhookEndpoint.company_id == company_id, WebhookEndpoint.enabled)
+        .order_by(WebhookEndpoint.id)
+        .with_for_update(read=True, key_share=True)
     ).all()
     subscribed = {endpoint.id: set(json.loads(endpoint.events)) for endpoint in endpoints}
     deliveries = []

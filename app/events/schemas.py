@@ -10,8 +10,14 @@ from app.schemas import PatchSchema, QueryInteger, QueryText, Secret, StrictBool
 # endpoint it tests (POST /api/webhooks/<id>/test)
 SUBSCRIBABLE_EVENTS = tuple(t for t in EVENT_TYPES if t != "ping")
 URL_MAX_LENGTH = 2048
-# what the document says of a URL; app.events.urls decides the rest (and says why)
-URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@]+([/?#]\S*)?$"
+# what the document says of a URL: http(s), visible ASCII (percent-encoding and
+# punycode for the rest), a host part without "user@"; app.events.urls decides the
+# rest (a port in range, and in production https and public addresses) and says why
+URL_PATTERN = r'^[Hh][Tt][Tt][Pp][Ss]?://[!-"$-.0->A-~]+([/?#][!-~]*)?$'
+URL_MESSAGE = (
+    "Must be an http or https URL of visible ASCII characters (percent-encode the rest), "
+    "without a user name or password."
+)
 
 
 class EventTypes(ma.fields.List):
@@ -46,6 +52,7 @@ class WebhookCreateSchema(ma.Schema):
     url = Text(
         required=True,
         max_length=URL_MAX_LENGTH,
+        validate=validate.Regexp(URL_PATTERN, error=URL_MESSAGE),
         metadata={
             "pattern": URL_PATTERN,
             "description": "Where events are POSTed. With STOCKFLOW_ENV=production: https, "
