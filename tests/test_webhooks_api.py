@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pathlib
+import time
 
 import pytest
 import sqlalchemy as sa
 
 from app.events import secrets as signing
 from app.extensions import db
-from app.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from app.models import EVENT_TYPES, Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.helpers import assert_problem
 
 URL = "https://hooks.example.com/stockflow"
@@ -697,6 +699,36 @@ def test_another_companys_webhooks_deliveries_and_events_are_404_or_invisible(
     shown = client.get(base, headers=company.headers).json
     assert shown == {k: v for k, v in hook.items() if k != "secret"}
     assert count_rows(WebhookDelivery, WebhookDelivery.company_id == company.id) == 1
+
+
+# -- the README -------------------------------------------------------------------------
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"### {title}\n")
+    return text[start : text.index("\n### ", start + 1)]
+
+
+def test_the_readme_documents_every_event_type():
+    payloads = readme_section("Event payloads")
+    for type_ in EVENT_TYPES:
+        assert f"**`{type_}`**" in payloads, type_
+
+
+def test_the_readmes_receiver_snippet_verifies_a_real_signature_and_refuses_a_stale_one():
+    snippet = readme_section("The signing secret").split("```python\n")[1].split("```")[0]
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102 - our own documentation
+    verify = namespace["verify"]
+    secret, body = "whsec_test", b'{"id":"e1","type":"ping"}'
+    assert verify(secret, signing.sign(secret, body), body)
+    assert not verify(secret, signing.sign(secret, body), body + b" ")
+    assert not verify("whsec_other", signing.sign(secret, body), body)
+    stale = signing.sign(secret, body, timestamp=int(time.time()) - signing.REPLAY_WINDOW_S - 5)
+    assert not verify(secret, stale, body)
 
 
 # -- races (PostgreSQL: row locks decide) ------------------------------------------------
