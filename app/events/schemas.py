@@ -30,7 +30,7 @@ class EventTypes(ma.fields.List):
                 validate=validate.OneOf(
                     SUBSCRIBABLE_EVENTS,
                     error="Not an event type one can subscribe to: one of {choices}.",
-                )
+                ),
             ),
             validate=validate.Length(min=1, max=len(SUBSCRIBABLE_EVENTS)),
             metadata={"uniqueItems": True},
