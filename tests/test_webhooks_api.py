@@ -220,6 +220,11 @@ def test_a_refused_url_says_why(client, company, url, why):
     assert why in body["errors"]["url"][0], body
 
 
+def test_the_url_and_event_types_are_trimmed(client, company):
+    created = create(client, company, url=f"  {URL}\u3000", events=[" stock.out "]).json
+    assert (created["url"], created["events"]) == (URL, ["stock.out"])
+
+
 def test_in_development_a_loopback_http_url_is_accepted(client, company):
     # so tests and a local setup can deliver to a receiver on this machine
     assert create(client, company, url="http://127.0.0.1:8080/hook").json["url"]
