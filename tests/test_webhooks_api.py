@@ -439,6 +439,17 @@ def test_a_test_queues_exactly_one_ping_to_that_endpoint_only(app, client, compa
     assert listed["next_attempt_at"] and listed["attempts"] == []
 
 
+def test_a_retried_test_with_the_same_idempotency_key_queues_one_ping(
+    app, client, company, hook, count_rows
+):
+    headers = {**company.headers, "Idempotency-Key": "ping-1"}
+    first = client.post(f"/api/webhooks/{hook['id']}/test", headers=headers)
+    again = client.post(f"/api/webhooks/{hook['id']}/test", headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+    assert count_rows(Event) == 1 and count_rows(WebhookDelivery) == 1
+
+
 def test_a_test_of_a_disabled_endpoint_is_a_409_and_queues_nothing(
     app, client, company, hook, count_rows
 ):
