@@ -5,7 +5,8 @@
 - Database: pooled connections in use.
 - Business: ledger rows written by reason (counted when their transaction commits),
   alert requests by outcome (``computed``, or ``not_modified`` for a 304 that skipped
-  the alert query), and idempotent replays.
+  the alert query), idempotent replays, and webhook delivery attempts by outcome
+  (counted by the worker, ``flask worker``; see "Delivery and the worker" in the README).
 
 Under gunicorn every worker is its own process: ``gunicorn.conf.py`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at a directory where prometheus_client's multiprocess
@@ -67,6 +68,13 @@ LEDGER_ROWS = Counter(
 ALERT_REQUESTS = Counter(
     "stockflow_alert_requests_total",
     "Low-stock alert requests: computed (200) or not_modified (304, no alert query run)",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "stockflow_webhook_attempts_total",
+    "Webhook delivery attempts by outcome: succeeded, retry (scheduled again), failed "
+    "(refused or answered 4xx: no retry), gave_up (retry budget spent, endpoint "
+    "disabled), stale (the lease was lost; the result was dropped)",
     ["outcome"],
 )
 IDEMPOTENT_REPLAYS = Counter(
