@@ -49,7 +49,11 @@ def allowed_hosts() -> set[str]:
 def check_url(url: str) -> tuple[str, int]:
     """The URL's host and port if it may be called (without resolving it); else
     ``UrlRefused``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - parses the host: a bad IPv6 literal raises here
+    except ValueError:
+        raise UrlRefused("Not a valid URL.") from None
     if parts.scheme not in ("http", "https"):
         raise UrlRefused("Must be an http or https URL.")
     if not parts.hostname:
