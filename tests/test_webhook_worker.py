@@ -13,6 +13,7 @@ is another change)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import http.server
 import json
 import os
@@ -34,6 +35,7 @@ from tests.conftest import ROOT, build_app
 from tests.helpers import free_port
 from tests.test_purchasing import receive, shop, submitted  # noqa: F401 (shop: a fixture)
 
+ROUNDS = 20
 STOCK_EVENTS = ["stock.low", "stock.out", "stock.recovered", "purchase_order.received"]
 
 
@@ -125,17 +127,13 @@ def receiver():
 
 
 def make_endpoint(app, tenant, url, events=None) -> tuple[int, str]:
-    """An endpoint row (id, secret) subscribed to ``events`` (the stock events)."""
-    with app.app_context():
-        endpoint = WebhookEndpoint(
-            company_id=tenant.id,
-            url=url,
-            events=json.dumps(events or STOCK_EVENTS),
-            secret_salt=secrets.new_salt(),
-        )
-        db.session.add(endpoint)
-        db.session.commit()
-        return endpoint.id, secrets.derive(tenant.id, endpoint.id, endpoint.secret_salt)
+    """An endpoint (id, secret) subscribed to ``events`` (the stock events), made
+    through the API (development accepts a loopback URL)."""
+    response = app.test_client().post(
+        "/api/webhooks", json={"url": url, "events": events or STOCK_EVENTS}, headers=tenant.headers
+    )
+    assert response.status_code == 201, response.json
+    return response.json["id"], response.json["secret"]
 
 
 class Clock:
@@ -298,6 +296,34 @@ def test_another_company_s_events_go_to_its_own_endpoints_only(
     assert deliveries(app, other_company) == []
 
 
+def test_a_ping_and_its_redelivery_arrive_and_the_api_lists_their_attempts(
+    app, client, company, receiver, worker
+):
+    endpoint_id, secret = make_endpoint(app, company, receiver.url, ["stock.low"])
+    queued = client.post(f"/api/webhooks/{endpoint_id}/test", headers=company.headers).json
+    assert worker.run_once() == 1
+    [ping] = receiver.requests
+    assert ping.headers["StockFlow-Event-Type"] == "ping"
+    assert ping.headers["StockFlow-Event-Id"] == queued["event_id"]
+    assert secrets.verify(secret, ping.headers["StockFlow-Signature"], ping.body)
+
+    url = f"/api/webhooks/{endpoint_id}/deliveries/{queued['delivery_id']}/redeliver"
+    assert client.post(url, headers=company.headers).status_code == 202
+    assert worker.run_once() == 1
+    assert [r.headers["StockFlow-Event-Id"] for r in receiver.requests] == [queued["event_id"]] * 2
+    assert receiver.requests[0].body == receiver.requests[1].body
+
+    page = client.get(f"/api/webhooks/{endpoint_id}/deliveries", headers=company.headers).json
+    assert [(d["status"], d["attempt_count"]) for d in page["deliveries"]] == [
+        ("succeeded", 1),
+        ("succeeded", 1),
+    ]
+    for listed in page["deliveries"]:
+        [attempt] = listed["attempts"]
+        assert attempt["status_code"] == 200 and attempt["next_retry_at"] is None
+        assert listed["delivered_at"]
+
+
 # -- retries, backoff, the budget
 
 
@@ -417,9 +443,10 @@ def test_the_endpoint_is_disabled_when_the_retry_budget_is_spent(
     deadline = tried[0].attempted_at + dt.timedelta(hours=24)
     assert all(a.next_retry_at <= deadline for a in tried[:-1])
     assert tried[-1].next_retry_at is None
-    endpoint = endpoint_row(app, company, endpoint_id)
-    assert not endpoint.enabled and endpoint.disabled_at is not None
-    assert "24 h" in endpoint.disabled_reason and "HTTP 503" in endpoint.disabled_reason
+    # the company sees why
+    endpoint = client.get(f"/api/webhooks/{endpoint_id}", headers=company.headers).json
+    assert endpoint["enabled"] is False and endpoint["disabled_at"]
+    assert "24 h" in endpoint["disabled_reason"] and "HTTP 503" in endpoint["disabled_reason"]
     # a disabled endpoint is owed nothing new
     stock(client, company, row, "sales", 4)
     assert len(deliveries(app, company)) == 1
@@ -736,3 +763,64 @@ def test_workers_side_by_side_never_deliver_one_delivery_twice_at_once(
     ]
     for product_id in {p for p, _ in order}:
         assert [t for p, t in order if p == product_id] == ["stock.low", "stock.out"]
+
+
+def race(*actions) -> list:
+    """Run each action in its own thread, all released at once; their results."""
+    barrier = threading.Barrier(len(actions))
+    results = [None] * len(actions)
+
+    def run(i, action):
+        barrier.wait()
+        results[i] = action()
+
+    threads = [threading.Thread(target=run, args=item) for item in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def finish_in_context(app, worker, claim, now) -> str:
+    """Record a 503 for ``claim`` as ``worker`` would (in its own app context)."""
+    with app.app_context():
+        try:
+            return worker.finish(claim, delivery.Result(503, "HTTP 503", 5), now, now)
+        finally:
+            db.session.remove()
+
+
+@pytest.mark.postgres
+def test_finishing_a_delivery_racing_the_endpoint_s_deletion_never_deadlocks(
+    app, client, company, receiver, clock
+):
+    """The worker recording a give-up (which disables the endpoint) while the company
+    deletes the endpoint: both take the endpoint row first, so one waits for the
+    other; the DELETE always succeeds and the result is recorded or dropped."""
+    impatient = Worker(app, Settings(retry_budget=dt.timedelta()), clock=clock)
+    outcomes = set()
+    for round_ in range(ROUNDS):
+        endpoint_id, _ = make_endpoint(app, company, receiver.url)
+        client.post(f"/api/webhooks/{endpoint_id}/test", headers=company.headers)
+        with app.app_context():
+            claim = impatient.claim(company.id, clock())
+            db.session.remove()
+        assert claim is not None, round_
+        finished, deleted = race(
+            functools.partial(finish_in_context, app, impatient, claim, clock()),
+            functools.partial(
+                app.test_client().delete,
+                f"/api/webhooks/{endpoint_id}",
+                headers=company.headers,
+            ),
+        )
+        results = {"finish": finished, "delete": deleted.status_code}
+        assert results["delete"] == 204, (round_, results)
+        assert results["finish"] in {"gave_up", "stale"}, (round_, results)
+        outcomes.add(results["finish"])
+        assert (
+            client.get(f"/api/webhooks/{endpoint_id}", headers=company.headers).status_code == 404
+        )
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 0
