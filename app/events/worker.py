@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
 import threading
 from collections.abc import Callable
@@ -148,7 +149,7 @@ class Worker:
         self.clock = clock
         self.stop = stop or threading.Event()
         self.last_pruned: dt.datetime | None = None
-        self.postgres = None
+        self.heartbeat = app.config.get("STOCKFLOW_WORKER_HEARTBEAT")
 
     # -- the loops
 
@@ -157,6 +158,7 @@ class Worker:
         finished first. A database fault is logged and retried after a pause."""
         log.info("webhook worker started", extra={"poll_s": self.settings.poll_s})
         while not self.stop.is_set():
+            self.beat()
             try:
                 done = self.run_once()
             except Exception:
@@ -172,7 +174,6 @@ class Worker:
         """Deliver what is due now, one delivery per company in turn, until nothing
         due is left (or ``stop``); prune when it is time. How many attempts."""
         with self.app.app_context():
-            self.postgres = db.engine.dialect.name == "postgresql"
             done = 0
             companies = self.due_companies(self.clock())
             while companies and not self.stop.is_set():
@@ -183,6 +184,7 @@ class Worker:
                     claim = self.claim(company_id, self.clock())
                     if claim is not None:
                         self.attempt(claim)
+                        self.beat()
                         done += 1
                         still_due.append(company_id)
                 companies = still_due
@@ -190,6 +192,17 @@ class Worker:
                 self.prune_if_due()
             db.session.remove()
             return done
+
+    def beat(self) -> None:
+        """Touch the heartbeat file (``STOCKFLOW_WORKER_HEARTBEAT``), if there is one:
+        the container's health check wants it fresh."""
+        if not self.heartbeat:
+            return
+        try:
+            with open(self.heartbeat, "a"):
+                os.utime(self.heartbeat)
+        except OSError:
+            log.warning("cannot touch the heartbeat file", extra={"path": self.heartbeat})
 
     # -- claim, deliver, finish
 
