@@ -175,6 +175,12 @@ def register(app: Flask) -> None:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        bind = current_app.config.get("STOCKFLOW_WORKER_METRICS_BIND")
+        if bind and not once:
+            from app.metrics import serve_metrics_only
+
+            # the worker's own counters (the API's /metrics cannot see this process)
+            serve_metrics_only(current_app._get_current_object(), bind)
         if once:
             click.echo(f"attempts={runner.run_once()}")
         else:

@@ -168,6 +168,8 @@ def load_config(instance_path: str) -> dict:
             os.environ.get("STOCKFLOW_WEBHOOK_RETENTION_DAYS", "7")
         ),
         "STOCKFLOW_WORKER_POLL_S": float(os.environ.get("STOCKFLOW_WORKER_POLL_S", "1")),
+        # host:port where the worker serves its own /metrics (unset: it does not)
+        "STOCKFLOW_WORKER_METRICS_BIND": os.environ.get("STOCKFLOW_WORKER_METRICS_BIND") or None,
         # a file the worker touches as it runs (the container's health check reads it)
         "STOCKFLOW_WORKER_HEARTBEAT": os.environ.get("STOCKFLOW_WORKER_HEARTBEAT") or None,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),

@@ -149,6 +149,34 @@ def _forget_ledger_rows(session) -> None:
     session.info.pop(_PENDING, None)
 
 
+def serve_metrics_only(app: Flask, bind: str):
+    """Serve the app's ``/metrics`` (same token rule) and nothing else on ``bind``
+    (``host:port``), from a daemon thread; the server, for its port and shutdown.
+
+    For the webhook worker: its counters live in its own process (its own container
+    under compose), which gunicorn's ``/metrics`` cannot see."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    host, _, port = bind.rpartition(":")
+
+    def only_metrics(environ, start_response):
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Not Found\n"]
+        return app(environ, start_response)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = make_server(
+        host.strip("[]") or "0.0.0.0", int(port), only_metrics, handler_class=Quiet
+    )
+    threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
+    return server
+
+
 @bp.get("/metrics")
 def metrics():
     """The Prometheus text exposition, for the holder of the metrics token."""

@@ -22,14 +22,18 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from app.events import delivery, secrets
 from app.events.worker import Settings, Worker, backoff
 from app.extensions import db
+from app.metrics import serve_metrics_only
 from app.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.conftest import ROOT, build_app
 from tests.helpers import free_port
@@ -824,3 +828,33 @@ def test_finishing_a_delivery_racing_the_endpoint_s_deletion_never_deadlocks(
         )
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 0
+
+
+def test_the_worker_counts_attempts_by_outcome_and_serves_only_its_metrics(
+    app, client, company, row, receiver, worker
+):
+    make_endpoint(app, company, receiver.url)
+    before = (
+        REGISTRY.get_sample_value("stockflow_webhook_attempts_total", {"outcome": "succeeded"}) or 0
+    )
+    stock(client, company, row, "sales", 6)
+    worker.run_once()
+    after = REGISTRY.get_sample_value("stockflow_webhook_attempts_total", {"outcome": "succeeded"})
+    assert after == before + 1
+
+    metrics_app = build_app(app.config["SQLALCHEMY_DATABASE_URI"], STOCKFLOW_METRICS_TOKEN="t0k")
+    server = serve_metrics_only(metrics_app, "127.0.0.1:0")
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        request = urllib.request.Request(f"{base}/metrics", headers={"Authorization": "Bearer t0k"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+        assert 'stockflow_webhook_attempts_total{outcome="succeeded"}' in text
+        for path, status in (("/metrics", 401), ("/api/products", 404), ("/health", 404)):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(base + path, timeout=10)
+            assert refused.value.code == status
+            refused.value.close()
+    finally:
+        server.shutdown()
+        server.server_close()
