@@ -12,12 +12,15 @@ is another change)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import http.server
 import json
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -399,6 +402,101 @@ def test_a_connection_refused_is_retried(app, client, company, row, worker):
     assert attempt.status_code is None and "could not connect" in attempt.error
     assert attempt.next_retry_at is not None
     assert deliveries(app, company)[0].status == "pending"
+
+
+@pytest.fixture
+def trickler():
+    """A receiver that answers one byte at a time, a byte every 0.2 s, for 6 s: each
+    wait is short, the whole answer is not."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve():
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 30:
+                    if done.is_set():
+                        break
+                    connection.sendall(bytes([byte]))
+                    time.sleep(0.2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    done.set()
+    listener.close()
+    thread.join(10)
+
+
+def test_an_answer_trickled_past_the_deadline_is_a_timeout_and_retried(
+    app, client, company, row, worker, trickler, monkeypatch
+):
+    monkeypatch.setattr(delivery, "TOTAL_TIMEOUT_S", 1.0)  # 10 s in production
+    make_endpoint(app, company, trickler)
+    stock(client, company, row, "sales", 6)
+    worker.run_once()
+    [attempt] = attempts(app, company)
+    assert attempt.status_code is None and attempt.error == "no answer within 1 s"
+    assert attempt.duration_ms < 2000 and attempt.next_retry_at is not None
+
+
+def test_a_host_that_does_not_resolve_is_retried(app, client, company, row, worker):
+    # DNS may be down for a moment: unlike an address the rules refuse, it is retried
+    make_endpoint(app, company, "http://stockflow-receiver.invalid/hook")
+    stock(client, company, row, "sales", 6)
+    worker.run_once()
+    [attempt] = attempts(app, company)
+    assert "does not resolve" in attempt.error and attempt.next_retry_at is not None
+    assert deliveries(app, company)[0].status == "pending"
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """A TLS server on 127.0.0.1 with a self-signed certificate for ``localhost``
+    (which no one trusts); it records the server name each client asked for (SNI)."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=DNS:localhost"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    names = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection, contextlib.suppress(OSError):
+                context.wrap_socket(connection, server_side=True).close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], names
+    listener.close()
+    thread.join(10)
+
+
+def test_https_sends_the_name_as_sni_and_refuses_a_certificate_no_one_trusts(
+    app, client, company, row, worker, tls_receiver
+):
+    port, names = tls_receiver
+    # localhost resolves to 127.0.0.1 (and ::1): the worker connects to the address
+    make_endpoint(app, company, f"https://localhost:{port}/hook")
+    stock(client, company, row, "sales", 6)
+    worker.run_once()
+    assert names == ["localhost"]
+    [attempt] = attempts(app, company)
+    assert attempt.status_code is None and "TLS with 127.0.0.1" in attempt.error
+    assert "certificate verify failed" in attempt.error
+    assert attempt.next_retry_at is not None
 
 
 def test_a_4xx_fails_the_delivery_at_once_and_keeps_the_endpoint(
