@@ -170,6 +170,13 @@ def load_config(instance_path: str) -> dict:
         "STOCKFLOW_WORKER_POLL_S": float(os.environ.get("STOCKFLOW_WORKER_POLL_S", "1")),
         # host:port where the worker serves its own /metrics (unset: it does not)
         "STOCKFLOW_WORKER_METRICS_BIND": os.environ.get("STOCKFLOW_WORKER_METRICS_BIND") or None,
+        # the worker also runs the daily alert-state refresh (refresh-alert-state)
+        "STOCKFLOW_WORKER_REFRESHES_ALERTS": os.environ.get(
+            "STOCKFLOW_WORKER_REFRESHES_ALERTS", "1"
+        )
+        .strip()
+        .lower()
+        not in ("0", "false", "no", "off"),
         # a file the worker touches as it runs (the container's health check reads it)
         "STOCKFLOW_WORKER_HEARTBEAT": os.environ.get("STOCKFLOW_WORKER_HEARTBEAT") or None,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),

@@ -956,3 +956,29 @@ def test_the_worker_counts_attempts_by_outcome_and_serves_only_its_metrics(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_worker_moves_alert_state_that_is_behind_once_a_day(
+    app, client, company, other_company, row, worker
+):
+    from app.models import AlertState
+
+    today = dt.datetime.now(dt.UTC).date()
+    with app.app_context():
+        db.session.execute(
+            sa.update(AlertState)
+            .where(AlertState.company_id == company.id)
+            .values(as_of=today - dt.timedelta(days=1))
+        )
+        db.session.commit()
+    # only the company that is behind; the other one is current
+    assert worker.refresh_alert_state_if_due(today) == [company.id]
+    with app.app_context():
+        assert db.session.get(AlertState, company.id).as_of == today
+    assert worker.refresh_alert_state_if_due(today) == []  # done for today
+    # the next day, every company
+    tomorrow = today + dt.timedelta(days=1)
+    assert worker.refresh_alert_state_if_due(tomorrow) == sorted([company.id, other_company.id])
+    # the alerts still answer (from the ledger, today being another day than as_of)
+    response = client.get(f"/api/companies/{company.id}/alerts/low-stock", headers=company.headers)
+    assert response.status_code == 200

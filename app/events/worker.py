@@ -63,6 +63,7 @@ RETRY_AFTER_MAX_S = 3600.0
 RETRYABLE_STATUSES = {408, 429}
 RETRY_AFTER_STATUSES = {429, 503}
 PRUNE_EVERY = dt.timedelta(minutes=10)
+ALERT_REFRESH_AFTER_MIDNIGHT = dt.timedelta(minutes=5)
 PRUNE_BATCH = 1000
 # companies read per pass; the rest are found on the next pass
 COMPANIES_PER_PASS = 1000
@@ -150,6 +151,8 @@ class Worker:
         self.stop = stop or threading.Event()
         self.last_pruned: dt.datetime | None = None
         self.heartbeat = app.config.get("STOCKFLOW_WORKER_HEARTBEAT")
+        self.refreshes_alerts = bool(app.config.get("STOCKFLOW_WORKER_REFRESHES_ALERTS", True))
+        self.alerts_current_for: dt.date | None = None
 
     # -- the loops
 
@@ -160,6 +163,8 @@ class Worker:
         while not self.stop.is_set():
             self.beat()
             try:
+                if self.refreshes_alerts:
+                    self.refresh_alert_state_if_due()
                 done = self.run_once()
             except Exception:
                 log.exception("webhook worker pass failed; retrying")
@@ -440,6 +445,43 @@ class Worker:
         if result.status_code in RETRY_AFTER_STATUSES and result.retry_after_s is not None:
             return min(max(result.retry_after_s, 1.0), RETRY_AFTER_MAX_S)
         return backoff(claim.attempts)
+
+    # -- the daily alert-state refresh
+
+    def refresh_alert_state_if_due(self, today: dt.date | None = None) -> list[int]:
+        """Once per UTC day, at 00:05 (and at start): move every company whose alert state is
+        behind to today's window, as ``flask refresh-alert-state`` does, so no cron is
+        needed. Companies already current are skipped, so a restart, or several
+        workers, redo nothing; two workers on one company lock its rows in the same
+        order and the second finds them current. The companies refreshed."""
+        from app.alerts import state
+        from app.models import AlertState, Company
+
+        # from 00:05 UTC: a request that wrote just before midnight has committed by then
+        # (README, "Time passing")
+        today = today or (dt.datetime.now(dt.UTC) - ALERT_REFRESH_AFTER_MIDNIGHT).date()
+        if self.alerts_current_for == today:
+            return []
+        with self.app.app_context():
+            behind = list(
+                db.session.scalars(
+                    sa.select(Company.id)
+                    .outerjoin(AlertState, AlertState.company_id == Company.id)
+                    .where(sa.or_(AlertState.as_of.is_(None), AlertState.as_of < today))
+                    .order_by(Company.id)
+                )
+            )
+            db.session.commit()
+            for company_id in behind:
+                if self.stop.is_set():
+                    return []  # the next start finishes it
+                state.refresh(company_id, today)
+                self.beat()
+            db.session.remove()
+        if behind:
+            log.info("alert state refreshed", extra={"companies": len(behind), "as_of": str(today)})
+        self.alerts_current_for = today
+        return behind
 
     # -- pruning
 
