@@ -25,11 +25,12 @@ class EventTypes(ma.fields.List):
 
     def __init__(self, **kwargs):
         super().__init__(
-            ma.fields.String(
+            Text(
+                max_length=40,
                 validate=validate.OneOf(
                     SUBSCRIBABLE_EVENTS,
                     error="Not an event type one can subscribe to: one of {choices}.",
-                )
+                ),
             ),
             validate=validate.Length(min=1, max=len(SUBSCRIBABLE_EVENTS)),
             metadata={"uniqueItems": True},
