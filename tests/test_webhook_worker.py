@@ -982,3 +982,21 @@ def test_the_worker_moves_alert_state_that_is_behind_once_a_day(
     # the alerts still answer (from the ledger, today being another day than as_of)
     response = client.get(f"/api/companies/{company.id}/alerts/low-stock", headers=company.headers)
     assert response.status_code == 200
+
+
+def test_the_loop_outlives_a_database_it_cannot_reach_and_stops_when_told(caplog):
+    unreachable = build_app(f"postgresql+psycopg2://stockflow@127.0.0.1:{free_port()}/none")
+    runner = Worker(unreachable, Settings(poll_s=0.05))
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        wait_for(
+            lambda: any("pass failed" in r.getMessage() for r in caplog.records),
+            30,
+            "the fault to be logged",
+        )
+        assert thread.is_alive()  # it waits and tries again
+    finally:
+        runner.stop.set()
+        thread.join(30)
+    assert not thread.is_alive()

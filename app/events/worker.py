@@ -68,6 +68,8 @@ PRUNE_BATCH = 1000
 # companies read per pass; the rest are found on the next pass
 COMPANIES_PER_PASS = 1000
 ERROR_KEPT_CHARS = 4096
+# how long the loop waits after a failed pass (a database fault) before the next
+FAULT_PAUSE_S = 5.0
 
 deliveries = WebhookDelivery.__table__
 endpoints = WebhookEndpoint.__table__
@@ -167,10 +169,13 @@ class Worker:
                     self.refresh_alert_state_if_due()
                 done = self.run_once()
             except Exception:
+                # the database restarting, say: log it, wait a little, go on
                 log.exception("webhook worker pass failed; retrying")
                 with self.app.app_context():
                     db.session.rollback()
-                done = 0
+                    db.session.remove()
+                self.stop.wait(max(self.settings.poll_s, FAULT_PAUSE_S))
+                continue
             if not done:
                 self.stop.wait(self.settings.poll_s)
         log.info("webhook worker stopped")
@@ -463,14 +468,18 @@ class Worker:
         if self.alerts_current_for == today:
             return []
         with self.app.app_context():
-            behind = list(
+            # two plain reads, not an outer join: on Citus ``companies`` is a reference
+            # table and ``alert_state`` is distributed
+            current = set(
                 db.session.scalars(
-                    sa.select(Company.id)
-                    .outerjoin(AlertState, AlertState.company_id == Company.id)
-                    .where(sa.or_(AlertState.as_of.is_(None), AlertState.as_of < today))
-                    .order_by(Company.id)
+                    sa.select(AlertState.company_id).where(AlertState.as_of >= today)
                 )
             )
+            behind = [
+                company_id
+                for company_id in db.session.scalars(sa.select(Company.id).order_by(Company.id))
+                if company_id not in current
+            ]
             db.session.commit()
             for company_id in behind:
                 if self.stop.is_set():
