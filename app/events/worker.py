@@ -162,6 +162,12 @@ class Worker:
         """Work until ``stop`` is set (SIGTERM/SIGINT); the delivery in flight is
         finished first. A database fault is logged and retried after a pause."""
         log.info("webhook worker started", extra={"poll_s": self.settings.poll_s})
+        if self.settings.lease.total_seconds() <= delivery.TOTAL_TIMEOUT_S:
+            # a delivery may outlast its lease: another worker would send it again
+            log.warning(
+                "STOCKFLOW_WEBHOOK_LEASE_S is not longer than one delivery may take",
+                extra={"lease_s": self.settings.lease.total_seconds()},
+            )
         while not self.stop.is_set():
             self.beat()
             try:
