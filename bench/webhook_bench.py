@@ -2,7 +2,8 @@
 answers 200 at once), delivered by W ``flask worker --once`` processes started
 together; prints deliveries per second and checks each event arrived exactly once.
 
-    python bench/webhook_bench.py --database-url postgresql+psycopg2://.../scratch --events 2000 --workers 1 2 4
+    python bench/webhook_bench.py --database-url postgresql+psycopg2://HOST/SCRATCH \
+        --events 2000 --workers 1 2 4
     python bench/webhook_bench.py --events 1000 --workers 1 2      # a temporary SQLite file
 
 The database is migrated and its webhook tables emptied first: use a scratch one.
