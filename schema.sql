@@ -528,5 +528,11 @@ CREATE INDEX ix_webhook_attempts_company_id_delivery_id_id ON webhook_attempts (
 
 UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
 
+-- Running upgrade 0009 -> 0010
+
+CREATE INDEX ix_webhook_deliveries_company_id_event_id ON webhook_deliveries (company_id, event_id);
+
+UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
+
 COMMIT;
 

@@ -190,7 +190,7 @@ def register_metrics(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """``flask create-company``, ``flask create-api-key``, ``flask seed-demo``."""
+    """The ``flask`` commands: create-company, create-api-key, seed-demo, worker, ..."""
     from app import cli
 
     cli.register(app)
