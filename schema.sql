@@ -508,6 +508,8 @@ CREATE INDEX ix_webhook_deliveries_status_next_attempt_at ON webhook_deliveries 
 
 CREATE INDEX ix_webhook_deliveries_company_id_endpoint_id_id ON webhook_deliveries (company_id, endpoint_id, id);
 
+CREATE INDEX ix_webhook_deliveries_company_id_event_id ON webhook_deliveries (company_id, event_id);
+
 CREATE INDEX ix_webhook_deliveries_pending_order ON webhook_deliveries (company_id, endpoint_id, ordering_key, id) WHERE status = 'pending';
 
 CREATE TABLE webhook_attempts (
@@ -527,12 +529,6 @@ CREATE TABLE webhook_attempts (
 CREATE INDEX ix_webhook_attempts_company_id_delivery_id_id ON webhook_attempts (company_id, delivery_id, id);
 
 UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
-
--- Running upgrade 0009 -> 0010
-
-CREATE INDEX ix_webhook_deliveries_company_id_event_id ON webhook_deliveries (company_id, event_id);
-
-UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
 
 COMMIT;
 
