@@ -16,19 +16,15 @@ import sqlalchemy as sa
 from app.alerts import queries
 from app.extensions import db
 from app.models import AlertAcknowledgement, AlertState
+from tests import test_alerts
 from tests.helpers import assert_problem
-from tests.test_alerts import (  # noqa: F401 - fixtures
-    clock,
-    fetch,
-    get_alerts,
-    make_selling,
-    revalidate,
-    rows,
-    sell,
-    stock_op,
-    warehouse,
-)
+from tests.test_alerts import fetch, get_alerts, revalidate, rows, sell, stock_op
 from tests.test_races import race, show
+
+# the alerts' fixtures, shared
+clock = test_alerts.clock
+make_selling = test_alerts.make_selling
+warehouse = test_alerts.warehouse
 
 
 def acks_path(company_id: int) -> str:
