@@ -314,6 +314,8 @@ def test_csv_hides_acknowledged_alerts_and_shows_them_with_their_acknowledgement
     [
         ({"until": "2000-01-01T00:00:00Z"}, "until"),
         ({"until": "tomorrow"}, "until"),
+        ({"until": "2999-01-01T00:00:00Z"}, "until"),
+        ({"note": "  "}, "note"),
         ({"note": "x" * 501}, "note"),
         ({"colour": "red"}, "colour"),
         ({"product_id": None}, "product_id"),

@@ -186,6 +186,14 @@ def world(client, make_company) -> World:
     }
     post_ok(client, f"/api/purchase-orders/{orders['receive']}/submit", None, a, status=200)
 
+    acknowledgement = post_ok(
+        client,
+        f"/api/companies/{a.id}/alerts/low-stock/acknowledgements",
+        # of the row in the second warehouse: the alert in Main stays visible
+        {"product_id": product, "warehouse_id": wh2, "note": m},
+        a,
+    )["id"]
+
     operation = {"product_id": product, "warehouse_id": wh, "quantity": 1}
     return World(
         a=a,
@@ -201,6 +209,7 @@ def world(client, make_company) -> World:
             "supplier_id": supplier,
             "product_type": ptype,
             "purchase_order_id": orders["item"],
+            "acknowledgement_id": acknowledgement,
         },
         overrides={
             ("bundles.Components", "product_id"): bundle,
@@ -248,6 +257,7 @@ def world(client, make_company) -> World:
             ("purchasing.submit", "POST"): {},
             ("purchasing.receipts", "POST"): {"lines": [{"product_id": product, "quantity": 1}]},
             ("purchasing.from_alerts", "POST"): {"warehouse_id": wh},
+            ("alerts.Acknowledgements", "POST"): {"product_id": product, "warehouse_id": wh2},
             ("stock.adjustments", "POST"): {
                 "product_id": product,
                 "warehouse_id": wh,

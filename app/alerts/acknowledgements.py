@@ -91,6 +91,7 @@ def acknowledge(
     """
     until = data.get("until")
     if until is not None and until <= now:
+        # the schema checked it against the clock; the request's clock decides too
         raise field_error("until", "Must be in the future.")
     product = get_owned(Product, company_id, data["product_id"], share=True)
     get_owned(Warehouse, company_id, data["warehouse_id"], share=True)
@@ -103,7 +104,7 @@ def acknowledge(
     level, stockout_day = situation(company_id, product.id, data["warehouse_id"], now.date())
     values = {
         "until": until,
-        "note": data.get("note") or None,
+        "note": data.get("note"),
         "acknowledged_at": write_time(),
         "api_key_id": api_key_id,
         # the key's name read first: no subquery in an INSERT's VALUES (Citus)
