@@ -56,8 +56,10 @@ def sql_statements(company_id: int):
         today = dt.datetime.now(dt.UTC).date()
         args = {"days": 30, "page": 1, "page_size": queries.EVERY_ROW}
         parameters = queries._parameters(company_id, args, today)
-        text = sql.replace(":since", "%(since)s")
-        for name in ("company_id", "days", "warehouse_id", "product_type", "limit", "offset"):
+        text = queries.for_database(sql).replace(":since", "%(since)s")
+        names = ("company_id", "days", "warehouse_id", "product_type", "limit", "offset")
+        names += ("now", "today_day", "include_acknowledged", "covered")
+        for name in names:
             text = text.replace(f":{name}", f"%({name})s")
         return text, parameters
 

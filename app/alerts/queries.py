@@ -91,6 +91,47 @@ def _not_hidden(row: str, stock: str, days_left: str) -> str:
 
 
 LEDGER_DAYS_LEFT = "CAST(low.current_stock AS BIGINT) * :days / sales.units_sold"
+
+# the day (``day_number``) of the last date a stockout has (9999-12-31): past it, the
+# alert's stockout_date is null
+LAST_DAY = (dt.date.max - dt.date(1970, 1, 1)).days
+# the UTC day number of the next delivery, per database (replaced in ``_statement``)
+NEXT_DELIVERY_DAY = "/*next_delivery_day*/"
+DELIVERY_DAY_SQL = {
+    "postgresql": "CAST(floor(extract(epoch FROM MIN(o.expected_at)) / 86400) AS BIGINT)",
+    # SQLite keeps times as UTC text 'YYYY-MM-DD HH:MM:SS...': the date's julian day
+    "sqlite": "CAST(julianday(substr(MIN(o.expected_at), 1, 10)) - 2440587.5 AS INTEGER)",
+}
+
+
+def _covered(row: str, stock: str, threshold: str, days_left: str) -> str:
+    """Whether open purchase orders cover the alert of ``row`` (``derive``'s
+    ``covered``, in SQL): something is on order for its product and warehouse, the
+    level plus what is on order reaches ``threshold``, and the next delivery is due
+    on or before the stockout date (today plus ``days_left``; any time, or none, when
+    that date is past 9999-12-31). One index lookup of the product's order lines."""
+    # an aggregate's select list: SQLite allows HAVING on aggregate queries only
+    return f"""EXISTS (
+          SELECT COUNT(*)
+          FROM purchase_order_lines l
+          JOIN purchase_orders o ON o.company_id = l.company_id AND o.id = l.purchase_order_id
+          WHERE l.company_id = :company_id AND l.product_id = {row}.product_id
+            AND o.warehouse_id = {row}.warehouse_id
+            AND o.status IN ('ordered', 'partially_received')
+            AND l.quantity_ordered > l.quantity_received
+          HAVING {stock} + SUM(l.quantity_ordered - l.quantity_received) >= {threshold}
+            AND ((MIN(o.expected_at) IS NULL AND :today_day + {days_left} > {LAST_DAY})
+                 OR {NEXT_DELIVERY_DAY} <= :today_day + {days_left}))"""
+
+
+def _coverage(row: str, stock: str, threshold: str, days_left: str) -> str:
+    """The ``?covered=`` filter: none, only covered alerts, or only uncovered ones."""
+    covered = _covered(row, stock, threshold, days_left)
+    return f"""(:covered IS NULL
+           OR (:covered AND {covered})
+           OR (NOT :covered AND NOT {covered}))"""
+
+
 LOW = f"""
 low AS (
     -- the company's inventory rows below their threshold (narrow rows: ids and numbers)
@@ -138,6 +179,7 @@ alerts AS MATERIALIZED (
     FROM low
     JOIN sales ON sales.product_id = low.product_id AND sales.warehouse_id = low.warehouse_id
     WHERE {_not_hidden("low", "low.current_stock", LEDGER_DAYS_LEFT)}
+      AND {_coverage("low", "low.current_stock", "low.threshold", LEDGER_DAYS_LEFT)}
 )"""
 
 # a product's supplier to reorder from: preferred, else the cheapest, else the lowest id
@@ -206,6 +248,7 @@ STATE_ALERTS = f"""(
       AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
       AND (:product_type IS NULL OR p.product_type = :product_type)
       AND {_not_hidden("i", "i.quantity", SORT_KEY)}
+      AND {_coverage("i", "i.quantity", "i.alert_threshold", SORT_KEY)}
 ) AS alerts"""
 
 
@@ -230,6 +273,7 @@ STATE_MATCHES = f"""(
           WHERE p.company_id = :company_id AND p.id = i.product_id
             AND p.product_type = :product_type))
       AND {_not_hidden("i", "i.quantity", SORT_KEY)}
+      AND {_coverage("i", "i.quantity", "i.alert_threshold", SORT_KEY)}
 ) AS matches"""
 
 
@@ -292,17 +336,18 @@ page AS (SELECT * FROM supplied ORDER BY {ORDER} LIMIT :limit OFFSET :offset),
 {ANSWER.format(matches="supplied")}"""
 
 
-def _statement(sql: str) -> sa.TextClause:
+def _statement(sql: str, dialect: str) -> sa.TextClause:
     typed = [
         sa.bindparam("warehouse_id", type_=sa.Integer()),
         sa.bindparam("product_type", type_=sa.String()),
         sa.bindparam("now", type_=UTCDateTime()),
         sa.bindparam("include_acknowledged", type_=sa.Boolean()),
+        sa.bindparam("covered", type_=sa.Boolean()),
     ]
     if ":since" in sql:
         typed.append(sa.bindparam("since", type_=UTCDateTime()))
     return (
-        sa.text(sql)
+        sa.text(sql.replace(NEXT_DELIVERY_DAY, DELIVERY_DAY_SQL[dialect]))
         .bindparams(*typed)
         .columns(
             cost_price=Money(), acknowledged_at=UTCDateTime(), acknowledged_until=UTCDateTime()
@@ -310,10 +355,16 @@ def _statement(sql: str) -> sa.TextClause:
     )
 
 
-LOW_STOCK = _statement(LOW_STOCK_SQL)
-LOW_STOCK_BY_SUPPLIER = _statement(LOW_STOCK_BY_SUPPLIER_SQL)
-STATE = _statement(STATE_SQL)
-STATE_BY_SUPPLIER = _statement(STATE_BY_SUPPLIER_SQL)
+# per database: (maintained, by supplier) -> the statement
+STATEMENTS = {
+    dialect: {
+        (False, False): _statement(LOW_STOCK_SQL, dialect),
+        (False, True): _statement(LOW_STOCK_BY_SUPPLIER_SQL, dialect),
+        (True, False): _statement(STATE_SQL, dialect),
+        (True, True): _statement(STATE_BY_SUPPLIER_SQL, dialect),
+    }
+    for dialect in DELIVERY_DAY_SQL
+}
 # the row count of "every alert" (CSV): more than any company has rows
 EVERY_ROW = 2**62
 
@@ -326,6 +377,7 @@ def _parameters(
         "now": now or dt.datetime.now(dt.UTC),
         "today_day": day_number(today),
         "include_acknowledged": args.get("include_acknowledged", False),
+        "covered": args.get("covered"),
         "days": args["days"],
         "since": window_start(today, args["days"]),
         "warehouse_id": args.get("warehouse_id"),
@@ -344,10 +396,7 @@ def state_answers(args: dict, as_of: dt.date | None, today: dt.date) -> bool:
 def _rows(company_id: int, args: dict, today: dt.date, maintained: bool, now=None, stream=False):
     parameters = _parameters(company_id, args, today, now)
     by_supplier = args.get("supplier_id") is not None
-    if maintained:
-        statement = STATE_BY_SUPPLIER if by_supplier else STATE
-    else:
-        statement = LOW_STOCK_BY_SUPPLIER if by_supplier else LOW_STOCK
+    statement = STATEMENTS[db.session.get_bind().dialect.name][maintained, by_supplier]
     if by_supplier:
         parameters["supplier_id"] = args["supplier_id"]
     options = {"yield_per": 1000} if stream else {}
@@ -393,8 +442,8 @@ def _chunks(rows, size: int = 1000):
 
 
 def _every(company_id: int, args: dict, today: dt.date, maintained: bool, now=None):
-    """Every alert of the query, unfiltered by ``covered``, as a generator (the rows
-    are fetched, and their supply looked up, a thousand at a time)."""
+    """Every alert of the query, as a generator (the rows are fetched, and their
+    supply looked up, a thousand at a time)."""
     everything = {**args, "page": 1, "page_size": EVERY_ROW}
     rows = _rows(company_id, everything, today, maintained, now, stream=True)
     for chunk in _chunks(rows):
@@ -409,22 +458,9 @@ def low_stock_alerts(
     now: dt.datetime | None = None,
 ) -> tuple[list[dict], int]:
     """One page of the company's alerts, most urgent first, and how many there are;
-    from the maintained state when ``maintained`` (see ``state_answers``).
-
-    With ``covered`` (true or false), only the alerts whose ``covered`` is that: it
-    depends on open orders and lead times, known per alert only, so the page is cut
-    after deriving every alert of the query (bounded by the number of alerts, not
-    by the company's rows)."""
-    if args.get("covered") is not None:
-        # counted as they stream, only the page's alerts kept
-        start = (args["page"] - 1) * args["page_size"]
-        page, total = [], 0
-        for alert in _every(company_id, args, today, maintained, now):
-            if alert["covered"] is args["covered"]:
-                if start <= total < start + args["page_size"]:
-                    page.append(alert)
-                total += 1
-        return page, total
+    from the maintained state when ``maintained`` (see ``state_answers``). Every
+    filter (``covered`` and acknowledgements included) is part of the statement, so
+    the page is cut by the database."""
     rows = _rows(company_id, args, today, maintained, now).all()
     total = rows[0]["total_alerts"] if rows else 0
     return _derived(company_id, rows, args["days"], today), total
@@ -439,9 +475,7 @@ def every_alert(
 ):
     """Every alert of the query (pages aside), most urgent first, as a generator that
     fetches rows from the database as it goes (for the CSV export)."""
-    for alert in _every(company_id, args, today, maintained, now):
-        if args.get("covered") is None or alert["covered"] is args["covered"]:
-            yield alert
+    yield from _every(company_id, args, today, maintained, now)
 
 
 def stockout_date(today: dt.date, days_left: int) -> dt.date | None:
@@ -551,16 +585,23 @@ def derive(
     }
 
 
-def explain(company_id: int, days: int = 30, maintained: bool = False) -> str:
+def for_database(sql: str, dialect: str = "postgresql") -> str:
+    """An alert statement's SQL text as ``dialect`` runs it (for bench/)."""
+    return sql.replace(NEXT_DELIVERY_DAY, DELIVERY_DAY_SQL[dialect])
+
+
+def explain(company_id: int, days: int = 30, maintained: bool = False, **filters) -> str:
     """``EXPLAIN (ANALYZE, BUFFERS)`` of the alert statement's first page (PostgreSQL;
-    for bench/): of the maintained path, or of the computed one."""
-    args = {"days": days, "page": 1, "page_size": 100}
-    sql = STATE_SQL if maintained else LOW_STOCK_SQL
+    for bench/): of the maintained path, or of the computed one; ``filters`` are
+    query arguments (``covered=False``, ``supplier_id=3`` ...)."""
+    args = {"days": days, "page": 1, "page_size": 100, **filters}
+    statement = STATEMENTS["postgresql"][maintained, args.get("supplier_id") is not None]
     parameters = _parameters(company_id, args, dt.datetime.now(dt.UTC).date())
-    compiled = (
-        sa.text(sql)
-        .bindparams(**{name: value for name, value in parameters.items() if f":{name}" in sql})
-        .compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
-    )
+    if args.get("supplier_id") is not None:
+        parameters["supplier_id"] = args["supplier_id"]
+    sql = str(statement)
+    compiled = statement.bindparams(
+        **{name: value for name, value in parameters.items() if f":{name}" in sql}
+    ).compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
     rows = db.session.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}"))
     return "\n".join(row[0] for row in rows)
