@@ -15,11 +15,12 @@ only ever touches the few rows that are low:
 3. ``choice``: each alerting product's supplier to reorder from: preferred,
    else the cheapest, else the lowest id (one index lookup per product).
 
-The page is ordered most urgent first and carries the total count of matches.
-Derived figures (urgency, reorder dates and quantities) are computed in Python
-for the rows of the page only (``derive``), with two more statements for those
-rows: the stock on open purchase orders (``on_order``) and the supplier links'
-learned lead times (``lead_times``).
+The page is ordered most urgent first and carries the total count of matches,
+the stock on open purchase orders of its rows and their acknowledgements; every
+filter (``?covered=``, acknowledgements) is decided in the statement. Derived
+figures (urgency, reorder dates and quantities) are computed in Python for the
+rows of the page only (``derive``), with one more statement only when a row's
+supplier link has enough deliveries to have learned a lead time (``lead_times``).
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ import sqlalchemy as sa
 from app.alerts.acknowledgements import day_number
 from app.extensions import db
 from app.models import PRODUCTS_NOT_ALERTING, STATE_DAYS, Money, UTCDateTime, window_start
-from app.purchasing.queries import on_order
 from app.schemas import MAX_INT
-from app.suppliers.queries import lead_times
+from app.suppliers.queries import MIN_OBSERVATIONS, lead_times
 from app.thresholds.queries import DEFAULT_THRESHOLDS, FALLBACK_THRESHOLD
 
 # days of margin under which an alert is "high" rather than "normal"
@@ -124,11 +124,21 @@ def _covered(row: str, stock: str, threshold: str, days_left: str) -> str:
                  OR {NEXT_DELIVERY_DAY} <= :today_day + {days_left}))"""
 
 
+# the (product, warehouse) pairs with something on order: few, whatever the alerts
+OPEN_PAIRS = """SELECT l.product_id, o.warehouse_id
+    FROM purchase_order_lines l
+    JOIN purchase_orders o ON o.company_id = l.company_id AND o.id = l.purchase_order_id
+    WHERE l.company_id = :company_id AND o.status IN ('ordered', 'partially_received')
+      AND l.quantity_ordered > l.quantity_received"""
+
+
 def _coverage(row: str, stock: str, threshold: str, days_left: str) -> str:
-    """The ``?covered=`` filter: none, only covered alerts, or only uncovered ones."""
+    """The ``?covered=`` filter: none, only covered alerts (among the few rows with
+    something on order: a set the database can start from), or only uncovered ones."""
     covered = _covered(row, stock, threshold, days_left)
     return f"""(:covered IS NULL
-           OR (:covered AND {covered})
+           OR (:covered AND ({row}.product_id, {row}.warehouse_id) IN ({OPEN_PAIRS})
+               AND {covered})
            OR (NOT :covered AND NOT {covered}))"""
 
 
@@ -198,6 +208,22 @@ CHOSEN_SUPPLIER = """(
 
 ORDER = "days_until_stockout, current_stock, product_id, warehouse_id"
 
+
+def _open_orders(aggregate: str) -> str:
+    """An aggregate over the open order lines of the page row's product and warehouse
+    (what ``app.purchasing.queries.on_order`` computes, for the page's rows in the
+    statement itself: one index lookup each instead of a statement)."""
+    return f"""(
+            SELECT {aggregate}
+            FROM purchase_order_lines l
+            JOIN purchase_orders o
+                ON o.company_id = l.company_id AND o.id = l.purchase_order_id
+            WHERE l.company_id = :company_id AND l.product_id = page.product_id
+              AND o.warehouse_id = page.warehouse_id
+              AND o.status IN ('ordered', 'partially_received')
+              AND l.quantity_ordered > l.quantity_received)"""
+
+
 # the answer: the page's rows with names and their supplier's terms, and the total
 ANSWER = f"""
 answer AS (
@@ -206,7 +232,16 @@ answer AS (
         s.id AS supplier_id, s.name AS supplier_name, s.contact_email,
         sp.lead_time_days, sp.cost_price, sp.min_order_quantity, sp.pack_size,
         ack.id AS acknowledgement_id, ack.acknowledged_at, ack.acknowledged_by,
-        ack.until AS acknowledged_until, ack.note AS acknowledgement_note
+        ack.until AS acknowledged_until, ack.note AS acknowledgement_note,
+        {_open_orders("SUM(l.quantity_ordered - l.quantity_received)")} AS on_order,
+        {_open_orders("MIN(o.expected_at)")} AS next_delivery_at,
+        -- whether the supplier link may have an observed lead time (at least 3
+        -- observations): only those links' lead times are looked up (``lead_times``)
+        EXISTS (
+            SELECT 1 FROM lead_time_observations lo
+            WHERE lo.company_id = :company_id AND lo.supplier_id = page.chosen_supplier_id
+              AND lo.product_id = page.product_id
+            LIMIT 1 OFFSET {MIN_OBSERVATIONS - 1}) AS may_learn
     FROM page
     JOIN products p ON p.company_id = :company_id AND p.id = page.product_id
     JOIN warehouses w ON w.company_id = :company_id AND w.id = page.warehouse_id
@@ -219,7 +254,7 @@ answer AS (
         ON {_holding("page", "page.current_stock", "page.days_until_stockout")}
 )
 SELECT counted.total_alerts, answer.*
-FROM (SELECT COUNT(*) AS total_alerts FROM {{matches}}) AS counted
+FROM (SELECT {{total}} AS total_alerts) AS counted
 LEFT JOIN answer ON 1 = 1
 ORDER BY {", ".join(f"answer.{column}" for column in ORDER.split(", "))}
 """
@@ -234,6 +269,8 @@ ORDER BY {", ".join(f"answer.{column}" for column in ORDER.split(", "))}
 # looked up for the page's rows only.
 
 SORT_KEY = f"(CAST(i.quantity AS BIGINT) * {STATE_DAYS}) / i.window_sales"
+# the same figure where a condition may be evaluated before ``window_sales > 0``
+DAYS_LEFT = f"(CAST(i.quantity AS BIGINT) * {STATE_DAYS}) / NULLIF(i.window_sales, 0)"
 
 STATE_ALERTS = f"""(
     SELECT i.product_id, i.warehouse_id, i.quantity AS current_stock,
@@ -247,34 +284,60 @@ STATE_ALERTS = f"""(
       AND w.archived_at IS NULL
       AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
       AND (:product_type IS NULL OR p.product_type = :product_type)
-      AND {_not_hidden("i", "i.quantity", SORT_KEY)}
-      AND {_coverage("i", "i.quantity", "i.alert_threshold", SORT_KEY)}
+      AND {_not_hidden("i", "i.quantity", DAYS_LEFT)}
+      AND {_coverage("i", "i.quantity", "i.alert_threshold", DAYS_LEFT)}
 ) AS alerts"""
 
 
-# the same rows, counted: an index-only scan of the alerting rows, less the rows of the
-# few products and warehouses the alerts leave out (anti-joins on small sets)
-STATE_MATCHES = f"""(
-    SELECT 1
-    FROM inventory i
-    WHERE i.company_id = :company_id
-      AND i.quantity < i.alert_threshold AND i.window_sales > 0
-      AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
+def _state_member(row: str) -> str:
+    """Whether inventory row ``row`` is an alert of the maintained path, before
+    acknowledgements and coverage: a row of the alert index, less the rows of the few
+    products and warehouses the alerts leave out (anti-joins on small sets), filtered
+    by warehouse and product type."""
+    return f"""{row}.company_id = :company_id
+      AND {row}.quantity < {row}.alert_threshold AND {row}.window_sales > 0
+      AND (:warehouse_id IS NULL OR {row}.warehouse_id = :warehouse_id)
       AND NOT EXISTS (
           SELECT 1 FROM products p
-          WHERE p.company_id = :company_id AND p.id = i.product_id
+          WHERE p.company_id = :company_id AND p.id = {row}.product_id
             AND ({PRODUCTS_NOT_ALERTING}))
       AND NOT EXISTS (
           SELECT 1 FROM warehouses w
-          WHERE w.company_id = :company_id AND w.id = i.warehouse_id
+          WHERE w.company_id = :company_id AND w.id = {row}.warehouse_id
             AND w.archived_at IS NOT NULL)
       AND (:product_type IS NULL OR EXISTS (
           SELECT 1 FROM products p
-          WHERE p.company_id = :company_id AND p.id = i.product_id
-            AND p.product_type = :product_type))
-      AND {_not_hidden("i", "i.quantity", SORT_KEY)}
-      AND {_coverage("i", "i.quantity", "i.alert_threshold", SORT_KEY)}
-) AS matches"""
+          WHERE p.company_id = :company_id AND p.id = {row}.product_id
+            AND p.product_type = :product_type))"""
+
+
+# the few rows an acknowledgement or (with ?covered=) an open order can take out of
+# (or, for covered=true, into) the answer: a set read from those two small tables
+SPECIAL_ROWS = f"""(
+    SELECT ack.product_id, ack.warehouse_id
+    FROM alert_acknowledgements ack
+    WHERE ack.company_id = :company_id
+    UNION
+    {OPEN_PAIRS} AND :covered IS NOT NULL
+) AS special"""
+
+# the total, without a per-alert lookup: the alerts counted from the index alone
+# (none when only covered ones are asked for: every covered alert is a special row),
+# corrected by the special rows that are alerts: +1 each shown, -1 each counted
+STATE_TOTAL = f"""(
+    CASE WHEN :covered THEN 0 ELSE (
+        SELECT COUNT(*) FROM inventory i WHERE {_state_member("i")}) END
+    + (SELECT COALESCE(SUM(
+           CASE WHEN {_not_hidden("i", "i.quantity", DAYS_LEFT)}
+                 AND {_coverage("i", "i.quantity", "i.alert_threshold", DAYS_LEFT)}
+                THEN 1 ELSE 0 END
+           - CASE WHEN :covered THEN 0 ELSE 1 END), 0)
+       FROM {SPECIAL_ROWS}
+       JOIN inventory i
+           ON i.company_id = :company_id AND i.product_id = special.product_id
+           AND i.warehouse_id = special.warehouse_id
+       WHERE {_state_member("i")})
+)"""
 
 
 def _state_page(source: str, supplier: str = "") -> str:
@@ -298,7 +361,7 @@ page AS MATERIALIZED (
 
 STATE_SQL = f"""
 WITH {_state_page(STATE_ALERTS, CHOSEN_SUPPLIER.format(product="numbered.product_id"))},
-{ANSWER.format(matches=STATE_MATCHES)}"""
+{ANSWER.format(total=STATE_TOTAL)}"""
 
 STATE_BY_SUPPLIER_SQL = f"""
 WITH supplied AS MATERIALIZED (
@@ -309,7 +372,7 @@ WITH supplied AS MATERIALIZED (
     WHERE chosen_supplier_id = :supplier_id
 ),
 {_state_page("supplied")},
-{ANSWER.format(matches="supplied")}"""
+{ANSWER.format(total="(SELECT COUNT(*) FROM supplied)")}"""
 
 # -- the computed path: any window, from the ledger ------------------------------------
 
@@ -320,7 +383,7 @@ page AS (
     SELECT numbered.*, {CHOSEN_SUPPLIER.format(product="numbered.product_id")} AS chosen_supplier_id
     FROM (SELECT * FROM alerts ORDER BY {ORDER} LIMIT :limit OFFSET :offset) AS numbered
 ),
-{ANSWER.format(matches="alerts")}"""
+{ANSWER.format(total="(SELECT COUNT(*) FROM alerts)")}"""
 
 # filtering by supplier needs every alert's supplier before the page is cut
 LOW_STOCK_BY_SUPPLIER_SQL = f"""
@@ -333,7 +396,7 @@ supplied AS MATERIALIZED (
     WHERE chosen_supplier_id = :supplier_id
 ),
 page AS (SELECT * FROM supplied ORDER BY {ORDER} LIMIT :limit OFFSET :offset),
-{ANSWER.format(matches="supplied")}"""
+{ANSWER.format(total="(SELECT COUNT(*) FROM supplied)")}"""
 
 
 def _statement(sql: str, dialect: str) -> sa.TextClause:
@@ -350,7 +413,11 @@ def _statement(sql: str, dialect: str) -> sa.TextClause:
         sa.text(sql.replace(NEXT_DELIVERY_DAY, DELIVERY_DAY_SQL[dialect]))
         .bindparams(*typed)
         .columns(
-            cost_price=Money(), acknowledged_at=UTCDateTime(), acknowledged_until=UTCDateTime()
+            cost_price=Money(),
+            acknowledged_at=UTCDateTime(),
+            acknowledged_until=UTCDateTime(),
+            next_delivery_at=UTCDateTime(),
+            may_learn=sa.Boolean(),
         )
     )
 
@@ -403,27 +470,23 @@ def _rows(company_id: int, args: dict, today: dt.date, maintained: bool, now=Non
     return db.session.execute(statement, parameters, execution_options=options).mappings()
 
 
-def _supply(company_id: int, rows: list) -> tuple[dict, dict]:
-    """What is on order for these alert rows, and their supplier links' lead times:
-    one statement each, whatever the number of rows."""
-    ordered = on_order(company_id, [(row["product_id"], row["warehouse_id"]) for row in rows])
+def _derived(company_id: int, rows: list, days: int, today: dt.date) -> list[dict]:
+    """The alerts of these rows (``derive``): their stock on order came with them; the
+    lead times are looked up (one statement) only for the supplier links that have
+    enough observations to learn one."""
+    rows = [row for row in rows if row["product_id"] is not None]
     learned = lead_times(
         company_id,
-        [(row["supplier_id"], row["product_id"]) for row in rows if row["supplier_id"] is not None],
+        [(row["supplier_id"], row["product_id"]) for row in rows if row["may_learn"]],
     )
-    return ordered, learned
-
-
-def _derived(company_id: int, rows: list, days: int, today: dt.date) -> list[dict]:
-    """The alerts of these rows (``derive``), with their stock on order and lead times."""
-    rows = [row for row in rows if row["product_id"] is not None]
-    ordered, learned = _supply(company_id, rows)
     return [
         derive(
             row,
             days,
             today,
-            ordered.get((row["product_id"], row["warehouse_id"])),
+            {"on_order": int(row["on_order"]), "next_delivery_at": row["next_delivery_at"]}
+            if row["on_order"]
+            else None,
             learned.get((row["supplier_id"], row["product_id"])),
         )
         for row in rows
