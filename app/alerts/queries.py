@@ -90,6 +90,12 @@ def _not_hidden(row: str, stock: str, days_left: str) -> str:
           WHERE {_holding(row, stock, days_left)}))"""
 
 
+# with ?supplier_id=, only the products the supplier offers (an index range of its
+# links): the supplier each one is reordered from is then looked up for those only
+SUPPLIED_BY = """(:supplier_id IS NULL OR i.product_id IN (
+          SELECT sp.product_id FROM supplier_products sp
+          WHERE sp.company_id = :company_id AND sp.supplier_id = :supplier_id))"""
+
 LEDGER_DAYS_LEFT = "CAST(low.current_stock AS BIGINT) * :days / sales.units_sold"
 
 # the day (``day_number``) of the last date a stockout has (9999-12-31): past it, the
@@ -169,6 +175,7 @@ low AS (
       AND w.archived_at IS NULL
       AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
       AND (:product_type IS NULL OR p.product_type = :product_type)
+      AND {SUPPLIED_BY}
       -- and the threshold as configured now decides (the copy only narrows the search)
       AND i.quantity < COALESCE(r.threshold, p.low_stock_threshold, t.low_stock_threshold,
                                 {_default_threshold_sql()})
@@ -284,6 +291,7 @@ STATE_ALERTS = f"""(
       AND w.archived_at IS NULL
       AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
       AND (:product_type IS NULL OR p.product_type = :product_type)
+      AND {SUPPLIED_BY}
       AND {_not_hidden("i", "i.quantity", DAYS_LEFT)}
       AND {_coverage("i", "i.quantity", "i.alert_threshold", DAYS_LEFT)}
 ) AS alerts"""
@@ -406,6 +414,7 @@ def _statement(sql: str, dialect: str) -> sa.TextClause:
         sa.bindparam("now", type_=UTCDateTime()),
         sa.bindparam("include_acknowledged", type_=sa.Boolean()),
         sa.bindparam("covered", type_=sa.Boolean()),
+        sa.bindparam("supplier_id", type_=sa.Integer()),
     ]
     if ":since" in sql:
         typed.append(sa.bindparam("since", type_=UTCDateTime()))
@@ -445,6 +454,7 @@ def _parameters(
         "today_day": day_number(today),
         "include_acknowledged": args.get("include_acknowledged", False),
         "covered": args.get("covered"),
+        "supplier_id": args.get("supplier_id"),
         "days": args["days"],
         "since": window_start(today, args["days"]),
         "warehouse_id": args.get("warehouse_id"),
@@ -464,8 +474,6 @@ def _rows(company_id: int, args: dict, today: dt.date, maintained: bool, now=Non
     parameters = _parameters(company_id, args, today, now)
     by_supplier = args.get("supplier_id") is not None
     statement = STATEMENTS[db.session.get_bind().dialect.name][maintained, by_supplier]
-    if by_supplier:
-        parameters["supplier_id"] = args["supplier_id"]
     options = {"yield_per": 1000} if stream else {}
     return db.session.execute(statement, parameters, execution_options=options).mappings()
 
@@ -660,8 +668,6 @@ def explain(company_id: int, days: int = 30, maintained: bool = False, **filters
     args = {"days": days, "page": 1, "page_size": 100, **filters}
     statement = STATEMENTS["postgresql"][maintained, args.get("supplier_id") is not None]
     parameters = _parameters(company_id, args, dt.datetime.now(dt.UTC).date())
-    if args.get("supplier_id") is not None:
-        parameters["supplier_id"] = args["supplier_id"]
     sql = str(statement)
     compiled = statement.bindparams(
         **{name: value for name, value in parameters.items() if f":{name}" in sql}
