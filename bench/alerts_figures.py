@@ -58,7 +58,7 @@ def sql_statements(company_id: int):
         parameters = queries._parameters(company_id, args, today)
         text = queries.for_database(sql).replace(":since", "%(since)s")
         names = ("company_id", "days", "warehouse_id", "product_type", "limit", "offset")
-        names += ("now", "today_day", "include_acknowledged", "covered", "supplier_id")
+        names += ("now", "today_day", "include_acknowledged", "supplier_id")
         for name in names:
             text = text.replace(f":{name}", f"%({name})s")
         return text, parameters

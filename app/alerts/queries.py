@@ -101,22 +101,57 @@ LEDGER_DAYS_LEFT = "CAST(low.current_stock AS BIGINT) * :days / sales.units_sold
 # the day (``day_number``) of the last date a stockout has (9999-12-31): past it, the
 # alert's stockout_date is null
 LAST_DAY = (dt.date.max - dt.date(1970, 1, 1)).days
-# the UTC day number of the next delivery, per database (replaced in ``_statement``)
-NEXT_DELIVERY_DAY = "/*next_delivery_day*/"
+# the UTC day number of a delivery time, per database: ``_statement`` replaces each
+# token with the database's expression of its time
+DELIVERY_DAYS = {
+    "/*next_delivery_day*/": "MIN(o.expected_at)",
+    "/*special_delivery_day*/": "special.next_delivery_at",
+}
 DELIVERY_DAY_SQL = {
-    "postgresql": "CAST(floor(extract(epoch FROM MIN(o.expected_at)) / 86400) AS BIGINT)",
+    "postgresql": "CAST(floor(extract(epoch FROM {at}) / 86400) AS BIGINT)",
     # SQLite keeps times as UTC text 'YYYY-MM-DD HH:MM:SS...': the date's julian day
-    "sqlite": "CAST(julianday(substr(MIN(o.expected_at), 1, 10)) - 2440587.5 AS INTEGER)",
+    "sqlite": "CAST(julianday(substr({at}, 1, 10)) - 2440587.5 AS INTEGER)",
 }
 
 
+def _covers(
+    stock: str, threshold: str, days_left: str, on_order: str, next_at: str, token: str
+) -> str:
+    """``derive``'s ``covered`` rule in SQL, given what is on order (``on_order``, and
+    ``next_at``, the earliest expected time, whose day ``token`` stands for): the level
+    plus what is on order reaches ``threshold``, and the next delivery is due on or
+    before the stockout date (today plus ``days_left``; any time, or none, when that
+    date is past 9999-12-31)."""
+    return f"""{stock} + {on_order} >= {threshold}
+            AND (({next_at} IS NULL AND :today_day + {days_left} > {LAST_DAY})
+                 OR {token} <= :today_day + {days_left})"""
+
+
+# what is on order per (product, warehouse), from the open order lines
+OPEN_SUPPLY = """(
+    SELECT l.product_id, o.warehouse_id,
+           SUM(l.quantity_ordered - l.quantity_received) AS on_order,
+           MIN(o.expected_at) AS next_delivery_at
+    FROM purchase_order_lines l
+    JOIN purchase_orders o ON o.company_id = l.company_id AND o.id = l.purchase_order_id
+    WHERE l.company_id = :company_id AND o.status IN ('ordered', 'partially_received')
+      AND l.quantity_ordered > l.quantity_received
+    GROUP BY l.product_id, o.warehouse_id
+) AS supply"""
+
+
 def _covered(row: str, stock: str, threshold: str, days_left: str) -> str:
-    """Whether open purchase orders cover the alert of ``row`` (``derive``'s
-    ``covered``, in SQL): something is on order for its product and warehouse, the
-    level plus what is on order reaches ``threshold``, and the next delivery is due
-    on or before the stockout date (today plus ``days_left``; any time, or none, when
-    that date is past 9999-12-31). One index lookup of the product's order lines."""
-    # an aggregate's select list: SQLite allows HAVING on aggregate queries only
+    """Whether open purchase orders cover the alert of ``row``: ``_covers`` over its
+    open order lines, one index lookup of the product's lines (an aggregate's select
+    list: SQLite allows HAVING on aggregate queries only)."""
+    rule = _covers(
+        stock,
+        threshold,
+        days_left,
+        "SUM(l.quantity_ordered - l.quantity_received)",
+        "MIN(o.expected_at)",
+        "/*next_delivery_day*/",
+    )
     return f"""EXISTS (
           SELECT COUNT(*)
           FROM purchase_order_lines l
@@ -125,9 +160,7 @@ def _covered(row: str, stock: str, threshold: str, days_left: str) -> str:
             AND o.warehouse_id = {row}.warehouse_id
             AND o.status IN ('ordered', 'partially_received')
             AND l.quantity_ordered > l.quantity_received
-          HAVING {stock} + SUM(l.quantity_ordered - l.quantity_received) >= {threshold}
-            AND ((MIN(o.expected_at) IS NULL AND :today_day + {days_left} > {LAST_DAY})
-                 OR {NEXT_DELIVERY_DAY} <= :today_day + {days_left}))"""
+          HAVING {rule})"""
 
 
 # the (product, warehouse) pairs with something on order: few, whatever the alerts
@@ -138,17 +171,22 @@ OPEN_PAIRS = """SELECT l.product_id, o.warehouse_id
       AND l.quantity_ordered > l.quantity_received"""
 
 
-def _coverage(row: str, stock: str, threshold: str, days_left: str) -> str:
-    """The ``?covered=`` filter: none, only covered alerts (among the few rows with
-    something on order: a set the database can start from), or only uncovered ones."""
-    covered = _covered(row, stock, threshold, days_left)
-    return f"""(:covered IS NULL
-           OR (:covered AND ({row}.product_id, {row}.warehouse_id) IN ({OPEN_PAIRS})
-               AND {covered})
-           OR (NOT :covered AND NOT {covered}))"""
+def _coverage(row: str, stock: str, threshold: str, days_left: str, covered) -> str:
+    """The ``?covered=`` filter (a statement per value): none, only covered alerts
+    (among the few rows with something on order: a set the database can start
+    from), or only uncovered ones."""
+    if covered is None:
+        return "TRUE"
+    rule = _covered(row, stock, threshold, days_left)
+    if covered:
+        return f"""(({row}.product_id, {row}.warehouse_id) IN ({OPEN_PAIRS})
+               AND {rule})"""
+    return f"NOT {rule}"
 
 
-LOW = f"""
+def _low(covered) -> str:
+    """The ledger path's CTEs ``low``, ``sales`` and ``alerts``."""
+    return f"""
 low AS (
     -- the company's inventory rows below their threshold (narrow rows: ids and numbers)
     SELECT
@@ -196,8 +234,9 @@ alerts AS MATERIALIZED (
     FROM low
     JOIN sales ON sales.product_id = low.product_id AND sales.warehouse_id = low.warehouse_id
     WHERE {_not_hidden("low", "low.current_stock", LEDGER_DAYS_LEFT)}
-      AND {_coverage("low", "low.current_stock", "low.threshold", LEDGER_DAYS_LEFT)}
+      AND {_coverage("low", "low.current_stock", "low.threshold", LEDGER_DAYS_LEFT, covered)}
 )"""
+
 
 # a product's supplier to reorder from: preferred, else the cheapest, else the lowest id
 # (the archived suppliers are a set read once per statement, not a join per product:
@@ -279,7 +318,10 @@ SORT_KEY = f"(CAST(i.quantity AS BIGINT) * {STATE_DAYS}) / i.window_sales"
 # the same figure where a condition may be evaluated before ``window_sales > 0``
 DAYS_LEFT = f"(CAST(i.quantity AS BIGINT) * {STATE_DAYS}) / NULLIF(i.window_sales, 0)"
 
-STATE_ALERTS = f"""(
+
+def _state_alerts(covered) -> str:
+    """The maintained path's alerts, as a subquery ``alerts``."""
+    return f"""(
     SELECT i.product_id, i.warehouse_id, i.quantity AS current_stock,
            i.window_sales AS units_sold, {SORT_KEY} AS days_until_stockout
     FROM inventory i
@@ -293,7 +335,7 @@ STATE_ALERTS = f"""(
       AND (:product_type IS NULL OR p.product_type = :product_type)
       AND {SUPPLIED_BY}
       AND {_not_hidden("i", "i.quantity", DAYS_LEFT)}
-      AND {_coverage("i", "i.quantity", "i.alert_threshold", DAYS_LEFT)}
+      AND {_coverage("i", "i.quantity", "i.alert_threshold", DAYS_LEFT, covered)}
 ) AS alerts"""
 
 
@@ -319,28 +361,55 @@ def _state_member(row: str) -> str:
             AND p.product_type = :product_type))"""
 
 
-# the few rows an acknowledgement or (with ?covered=) an open order can take out of
-# (or, for covered=true, into) the answer: a set read from those two small tables
-SPECIAL_ROWS = f"""(
-    SELECT ack.product_id, ack.warehouse_id
+def _special_rows(covered) -> str:
+    """The few rows an acknowledgement or (with ?covered=) an open order can take out
+    of (or, for covered=true, into) the answer, read from those two small tables,
+    with what is on order for each (``OPEN_SUPPLY``; NULL without ?covered=)."""
+    acknowledged = """SELECT ack.product_id, ack.warehouse_id,
+           NULL AS on_order, NULL AS next_delivery_at
     FROM alert_acknowledgements ack
-    WHERE ack.company_id = :company_id
-    UNION
-    {OPEN_PAIRS} AND :covered IS NOT NULL
+    WHERE ack.company_id = :company_id"""
+    if covered is None:
+        return f"({acknowledged}) AS special"
+    return f"""(
+    SELECT rows.product_id, rows.warehouse_id,
+           MAX(rows.on_order) AS on_order, MAX(rows.next_delivery_at) AS next_delivery_at
+    FROM (
+        {acknowledged}
+        UNION ALL
+        SELECT supply.product_id, supply.warehouse_id, supply.on_order,
+               supply.next_delivery_at
+        FROM {OPEN_SUPPLY}
+    ) AS rows
+    GROUP BY rows.product_id, rows.warehouse_id
 ) AS special"""
 
-# the total, without a per-alert lookup: the alerts counted from the index alone
-# (none when only covered ones are asked for: every covered alert is a special row),
-# corrected by the special rows that are alerts: +1 each shown, -1 each counted
-STATE_TOTAL = f"""(
-    CASE WHEN :covered THEN 0 ELSE (
-        SELECT COUNT(*) FROM inventory i WHERE {_state_member("i")}) END
+
+def _state_total(covered) -> str:
+    """The total, without a per-alert lookup: the alerts counted from the index alone
+    (none when only covered ones are asked for: every covered alert is a special
+    row), corrected by the special rows that are alerts: +1 each shown, -1 each
+    counted. Coverage is computed once per (product, warehouse) with something on
+    order (``OPEN_SUPPLY``), not with a lookup per row."""
+    shown = _not_hidden("i", "i.quantity", DAYS_LEFT)
+    if covered is not None:
+        rule = _covers(
+            "i.quantity",
+            "i.alert_threshold",
+            DAYS_LEFT,
+            "special.on_order",
+            "special.next_delivery_at",
+            "/*special_delivery_day*/",
+        )
+        # unknown (a NULL delivery day) is not covered, as in ``_covered``'s EXISTS
+        is_covered = f"COALESCE(special.on_order IS NOT NULL AND {rule}, FALSE)"
+        shown += f" AND {'' if covered else 'NOT '}{is_covered}"
+    counted = "0" if covered else f"(SELECT COUNT(*) FROM inventory i WHERE {_state_member('i')})"
+    return f"""(
+    {counted}
     + (SELECT COALESCE(SUM(
-           CASE WHEN {_not_hidden("i", "i.quantity", DAYS_LEFT)}
-                 AND {_coverage("i", "i.quantity", "i.alert_threshold", DAYS_LEFT)}
-                THEN 1 ELSE 0 END
-           - CASE WHEN :covered THEN 0 ELSE 1 END), 0)
-       FROM {SPECIAL_ROWS}
+           CASE WHEN {shown} THEN 1 ELSE 0 END - {0 if covered else 1}), 0)
+       FROM {_special_rows(covered)}
        JOIN inventory i
            ON i.company_id = :company_id AND i.product_id = special.product_id
            AND i.warehouse_id = special.warehouse_id
@@ -367,35 +436,50 @@ page AS MATERIALIZED (
 )"""
 
 
-STATE_SQL = f"""
-WITH {_state_page(STATE_ALERTS, CHOSEN_SUPPLIER.format(product="numbered.product_id"))},
-{ANSWER.format(total=STATE_TOTAL)}"""
+def _state_sql(covered) -> str:
+    """The maintained path's statement."""
+    page = _state_page(
+        _state_alerts(covered), CHOSEN_SUPPLIER.format(product="numbered.product_id")
+    )
+    return f"""
+WITH {page},
+{ANSWER.format(total=_state_total(covered))}"""
 
-STATE_BY_SUPPLIER_SQL = f"""
+
+def _state_by_supplier_sql(covered) -> str:
+    """The maintained path's statement with ``?supplier_id=``."""
+    return f"""
 WITH supplied AS MATERIALIZED (
     SELECT * FROM (
         SELECT alerts.*, {CHOSEN_SUPPLIER.format(product="alerts.product_id")} AS chosen_supplier_id
-        FROM {STATE_ALERTS}
+        FROM {_state_alerts(covered)}
     ) AS chosen
     WHERE chosen_supplier_id = :supplier_id
 ),
 {_state_page("supplied")},
 {ANSWER.format(total="(SELECT COUNT(*) FROM supplied)")}"""
 
+
 # -- the computed path: any window, from the ledger ------------------------------------
 
-# without a supplier filter, suppliers are looked up for the page's rows only
-LOW_STOCK_SQL = f"""
-WITH {LOW},
+
+def _low_stock_sql(covered) -> str:
+    """The ledger path's statement: without a supplier filter, suppliers are looked up
+    for the page's rows only."""
+    return f"""
+WITH {_low(covered)},
 page AS (
     SELECT numbered.*, {CHOSEN_SUPPLIER.format(product="numbered.product_id")} AS chosen_supplier_id
     FROM (SELECT * FROM alerts ORDER BY {ORDER} LIMIT :limit OFFSET :offset) AS numbered
 ),
 {ANSWER.format(total="(SELECT COUNT(*) FROM alerts)")}"""
 
-# filtering by supplier needs every alert's supplier before the page is cut
-LOW_STOCK_BY_SUPPLIER_SQL = f"""
-WITH {LOW},
+
+def _low_stock_by_supplier_sql(covered) -> str:
+    """The ledger path's statement with ``?supplier_id=``: the suppliers of every
+    alert of the supplier's products before the page is cut."""
+    return f"""
+WITH {_low(covered)},
 supplied AS MATERIALIZED (
     SELECT * FROM (
         SELECT alerts.*, {CHOSEN_SUPPLIER.format(product="alerts.product_id")} AS chosen_supplier_id
@@ -407,19 +491,23 @@ page AS (SELECT * FROM supplied ORDER BY {ORDER} LIMIT :limit OFFSET :offset),
 {ANSWER.format(total="(SELECT COUNT(*) FROM supplied)")}"""
 
 
+# the default statements (every alert, covered or not), e.g. for bench/
+STATE_SQL = _state_sql(None)
+LOW_STOCK_SQL = _low_stock_sql(None)
+
+
 def _statement(sql: str, dialect: str) -> sa.TextClause:
     typed = [
         sa.bindparam("warehouse_id", type_=sa.Integer()),
         sa.bindparam("product_type", type_=sa.String()),
         sa.bindparam("now", type_=UTCDateTime()),
         sa.bindparam("include_acknowledged", type_=sa.Boolean()),
-        sa.bindparam("covered", type_=sa.Boolean()),
         sa.bindparam("supplier_id", type_=sa.Integer()),
     ]
     if ":since" in sql:
         typed.append(sa.bindparam("since", type_=UTCDateTime()))
     return (
-        sa.text(sql.replace(NEXT_DELIVERY_DAY, DELIVERY_DAY_SQL[dialect]))
+        sa.text(for_database(sql, dialect))
         .bindparams(*typed)
         .columns(
             cost_price=Money(),
@@ -431,16 +519,33 @@ def _statement(sql: str, dialect: str) -> sa.TextClause:
     )
 
 
-# per database: (maintained, by supplier) -> the statement
+def for_database(sql: str, dialect: str = "postgresql") -> str:
+    """An alert statement's SQL text as ``dialect`` runs it (the delivery days)."""
+    for token, at in DELIVERY_DAYS.items():
+        sql = sql.replace(token, DELIVERY_DAY_SQL[dialect].format(at=at))
+    return sql
+
+
+# per database: (maintained, by supplier, covered) -> the statement (a statement per
+# ?covered= value: the database plans only the filter asked for)
+SQL_OF = {
+    (True, False): _state_sql,
+    (True, True): _state_by_supplier_sql,
+    (False, False): _low_stock_sql,
+    (False, True): _low_stock_by_supplier_sql,
+}
 STATEMENTS = {
     dialect: {
-        (False, False): _statement(LOW_STOCK_SQL, dialect),
-        (False, True): _statement(LOW_STOCK_BY_SUPPLIER_SQL, dialect),
-        (True, False): _statement(STATE_SQL, dialect),
-        (True, True): _statement(STATE_BY_SUPPLIER_SQL, dialect),
+        (maintained, by_supplier, covered): _statement(
+            SQL_OF[maintained, by_supplier](covered), dialect
+        )
+        for maintained, by_supplier in SQL_OF
+        for covered in (None, True, False)
     }
     for dialect in DELIVERY_DAY_SQL
 }
+
+
 # the row count of "every alert" (CSV): more than any company has rows
 EVERY_ROW = 2**62
 
@@ -453,7 +558,6 @@ def _parameters(
         "now": now or dt.datetime.now(dt.UTC),
         "today_day": day_number(today),
         "include_acknowledged": args.get("include_acknowledged", False),
-        "covered": args.get("covered"),
         "supplier_id": args.get("supplier_id"),
         "days": args["days"],
         "since": window_start(today, args["days"]),
@@ -473,7 +577,9 @@ def state_answers(args: dict, as_of: dt.date | None, today: dt.date) -> bool:
 def _rows(company_id: int, args: dict, today: dt.date, maintained: bool, now=None, stream=False):
     parameters = _parameters(company_id, args, today, now)
     by_supplier = args.get("supplier_id") is not None
-    statement = STATEMENTS[db.session.get_bind().dialect.name][maintained, by_supplier]
+    statement = STATEMENTS[db.session.get_bind().dialect.name][
+        maintained, by_supplier, args.get("covered")
+    ]
     options = {"yield_per": 1000} if stream else {}
     return db.session.execute(statement, parameters, execution_options=options).mappings()
 
@@ -656,17 +762,14 @@ def derive(
     }
 
 
-def for_database(sql: str, dialect: str = "postgresql") -> str:
-    """An alert statement's SQL text as ``dialect`` runs it (for bench/)."""
-    return sql.replace(NEXT_DELIVERY_DAY, DELIVERY_DAY_SQL[dialect])
-
-
 def explain(company_id: int, days: int = 30, maintained: bool = False, **filters) -> str:
     """``EXPLAIN (ANALYZE, BUFFERS)`` of the alert statement's first page (PostgreSQL;
     for bench/): of the maintained path, or of the computed one; ``filters`` are
     query arguments (``covered=False``, ``supplier_id=3`` ...)."""
     args = {"days": days, "page": 1, "page_size": 100, **filters}
-    statement = STATEMENTS["postgresql"][maintained, args.get("supplier_id") is not None]
+    statement = STATEMENTS["postgresql"][
+        maintained, args.get("supplier_id") is not None, args.get("covered")
+    ]
     parameters = _parameters(company_id, args, dt.datetime.now(dt.UTC).date())
     sql = str(statement)
     compiled = statement.bindparams(
