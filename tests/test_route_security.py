@@ -194,6 +194,13 @@ def world(client, make_company) -> World:
     )["id"]
     delivery = post_ok(client, f"/api/webhooks/{webhook}/test", None, a, status=202)
     delivery = delivery["delivery_id"]
+    acknowledgement = post_ok(
+        client,
+        f"/api/companies/{a.id}/alerts/low-stock/acknowledgements",
+        # of the row in the second warehouse: the alert in Main stays visible
+        {"product_id": product, "warehouse_id": wh2, "note": m},
+        a,
+    )["id"]
 
     operation = {"product_id": product, "warehouse_id": wh, "quantity": 1}
     return World(
@@ -212,6 +219,7 @@ def world(client, make_company) -> World:
             "purchase_order_id": orders["item"],
             "webhook_id": webhook,
             "delivery_id": delivery,
+            "acknowledgement_id": acknowledgement,
         },
         overrides={
             ("bundles.Components", "product_id"): bundle,
@@ -259,6 +267,7 @@ def world(client, make_company) -> World:
             ("purchasing.submit", "POST"): {},
             ("purchasing.receipts", "POST"): {"lines": [{"product_id": product, "quantity": 1}]},
             ("purchasing.from_alerts", "POST"): {"warehouse_id": wh},
+            ("alerts.Acknowledgements", "POST"): {"product_id": product, "warehouse_id": wh2},
             ("stock.adjustments", "POST"): {
                 "product_id": product,
                 "warehouse_id": wh,
