@@ -451,9 +451,9 @@ def test_two_selected_alerts_become_draft_purchase_orders_shown_in_the_status(ta
         for o in api_get(client, key, "/api/purchase-orders?status=draft")
         if o["id"] not in drafts_before
     ]
-    assert sorted((o["warehouse_id"], l["product_id"]) for o in drafts for l in o["lines"]) == (
-        sorted((a["warehouse_id"], a["product_id"]) for a in chosen)
-    )
+    assert sorted(
+        (o["warehouse_id"], line["product_id"]) for o in drafts for line in o["lines"]
+    ) == (sorted((a["warehouse_id"], a["product_id"]) for a in chosen))
     for order in drafts:
         for line in order["lines"]:
             alert = next(
