@@ -447,5 +447,31 @@ ALTER TABLE inventory_ledger ADD CONSTRAINT fk_inventory_ledger_purchase_orders 
 
 UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
+-- Running upgrade 0008 -> 0009
+
+CREATE TABLE alert_acknowledgements (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    product_id INTEGER NOT NULL,
+    warehouse_id INTEGER NOT NULL,
+    until TIMESTAMP WITH TIME ZONE,
+    note TEXT,
+    acknowledged_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    api_key_id INTEGER,
+    acknowledged_by VARCHAR(100) NOT NULL,
+    level_at_ack INTEGER NOT NULL,
+    stockout_day_at_ack BIGINT,
+    CONSTRAINT pk_alert_acknowledgements PRIMARY KEY (company_id, id),
+    CONSTRAINT ck_alert_acknowledgements_level_at_ack_non_negative CHECK (level_at_ack >= 0),
+    CONSTRAINT fk_alert_acknowledgements_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT fk_alert_acknowledgements_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id),
+    CONSTRAINT fk_alert_acknowledgements_company_id_warehouse_id_warehouses FOREIGN KEY(company_id, warehouse_id) REFERENCES warehouses (company_id, id),
+    CONSTRAINT uq_alert_acknowledgements_company_id_product_id_warehouse_id UNIQUE (company_id, product_id, warehouse_id)
+);
+
+CREATE INDEX ix_alert_acknowledgements_company_id_until ON alert_acknowledgements (company_id, until);
+
+UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
+
 COMMIT;
 

@@ -55,22 +55,22 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def company_for_key(token: str) -> int | None:
-    """The company of a valid, unrevoked key, else None."""
+def key_for_token(token: str):
+    """The row (``id``, ``company_id``) of a valid, unrevoked key, else None."""
     parts = token.split("_")
     # a key is printable ASCII; anything else (a NUL, which PostgreSQL refuses in
     # text) never reaches the database
     if len(parts) < 3 or parts[0] != KEY_PREFIX or not (token.isascii() and token.isprintable()):
         return None
     row = db.session.execute(
-        sa.select(ApiKey.company_id, ApiKey.key_hash).where(
+        sa.select(ApiKey.id, ApiKey.company_id, ApiKey.key_hash).where(
             ApiKey.prefix == parts[1], ApiKey.revoked_at.is_(None)
         )
     ).first()
     # compare even when the prefix is unknown, so timing says nothing either way
     expected = row.key_hash if row else "0" * 64
     if hmac.compare_digest(expected, hash_key(token)) and row is not None:
-        return row.company_id
+        return row
     return None
 
 
@@ -108,10 +108,11 @@ def require_api_key() -> None:
     token = bearer_token()
     if token is None:
         raise _unauthorized("Missing API key: send 'Authorization: Bearer <api key>'.")
-    company_id = company_for_key(token)
-    if company_id is None:
+    key = key_for_token(token)
+    if key is None:
         raise _unauthorized("Invalid or revoked API key.")
-    g.company_id = company_id
+    g.company_id = key.company_id
+    g.api_key_id = key.id
 
 
 def require_admin_token() -> None:
@@ -131,6 +132,11 @@ def require_admin_token() -> None:
 def current_company_id() -> int:
     """The company of the authenticated request."""
     return g.company_id
+
+
+def current_api_key_id() -> int:
+    """The id of the API key that authenticated the request."""
+    return g.api_key_id
 
 
 def authenticated() -> bool:

@@ -7,11 +7,13 @@ the change, and a poller that sees the new version sees the change too.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from flask import g
 
 from app.extensions import db
-from app.models import AlertState, ChangeCounter, dialect_insert
+from app.models import AlertAcknowledgement, AlertState, ChangeCounter, dialect_insert
 
 STOCK_SLOTS = 16
 CONFIG_SLOT = STOCK_SLOTS  # catalog, suppliers, thresholds, keys: anything but stock
@@ -59,9 +61,14 @@ def bump(company_id: int) -> None:
     )
 
 
-def alert_versions(company_id: int):
+def alert_versions(company_id: int, now: dt.datetime):
     """In one statement: the company's data version, the version of what its default
-    alerts depend on (configuration and alerting rows), and its alert state's day."""
+    alerts depend on (configuration and alerting rows), its alert state's day, and
+    the earliest ``until`` of its acknowledgements still ahead of ``now``.
+
+    That last one is what the passing of time alone changes in the alerts (besides
+    the day): when it passes, an acknowledgement stops hiding its alert, and the
+    ETag, which holds it, moves with it."""
     counters = sa.select(sa.func.coalesce(sa.func.sum(ChangeCounter.changes), 0)).where(
         ChangeCounter.company_id == company_id
     )
@@ -71,6 +78,12 @@ def alert_versions(company_id: int):
             counters.where(ChangeCounter.slot >= CONFIG_SLOT).scalar_subquery(),
             sa.select(AlertState.as_of)
             .where(AlertState.company_id == company_id)
+            .scalar_subquery(),
+            sa.select(sa.func.min(AlertAcknowledgement.until))
+            .where(
+                AlertAcknowledgement.company_id == company_id,
+                AlertAcknowledgement.until > now,
+            )
             .scalar_subquery(),
         )
     ).one()

@@ -687,6 +687,41 @@ class AlertState(db.Model):
     as_of: so.Mapped[dt.date]
 
 
+class AlertAcknowledgement(db.Model):
+    """A buyer's "seen it" on the low-stock alert of one product in one warehouse.
+
+    The alert is hidden from the default list while the acknowledgement holds: until
+    ``until`` (if set) passes, and while the situation is no worse than when it was
+    acknowledged (``level_at_ack`` and ``stockout_day_at_ack``, the stockout as a day
+    number, days since 1970-01-01, in the default window; NULL: no stockout then).
+    One per product and warehouse: acknowledging again replaces it.
+    """
+
+    __tablename__ = "alert_acknowledgements"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
+        sa.UniqueConstraint("company_id", "product_id", "warehouse_id"),
+        tenant_fk(["product_id"], "products"),
+        tenant_fk(["warehouse_id"], "warehouses"),
+        sa.CheckConstraint("level_at_ack >= 0", name="level_at_ack_non_negative"),
+        # the earliest pending ``until`` of a company: part of the alerts' ETag
+        sa.Index(None, "company_id", "until"),
+    )
+
+    id: so.Mapped[int] = surrogate_id("alert_acknowledgements")
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    product_id: so.Mapped[int]
+    warehouse_id: so.Mapped[int]
+    until: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+    note: so.Mapped[str | None] = so.mapped_column(sa.Text())
+    acknowledged_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime())
+    # who: the API key of the request (its id, and its name as it was then)
+    api_key_id: so.Mapped[int | None]
+    acknowledged_by: so.Mapped[str] = so.mapped_column(sa.String(100))
+    level_at_ack: so.Mapped[int]
+    stockout_day_at_ack: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
+
+
 class IdempotencyKey(db.Model):
     """The stored outcome of a mutating request, replayed when a client retries it.
 

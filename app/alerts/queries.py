@@ -29,6 +29,7 @@ import decimal
 
 import sqlalchemy as sa
 
+from app.alerts.acknowledgements import day_number
 from app.extensions import db
 from app.models import PRODUCTS_NOT_ALERTING, STATE_DAYS, Money, UTCDateTime, window_start
 from app.purchasing.queries import on_order
@@ -63,6 +64,28 @@ THRESHOLD_SOURCE = """CASE
             WHEN t.low_stock_threshold IS NOT NULL THEN 'product_type'
             ELSE 'default'
         END"""
+
+
+def _acknowledged(row: str, stock: str, days_left: str) -> str:
+    """A LEFT JOIN of the acknowledgement of ``row`` (an alias with product_id and
+    warehouse_id) that holds (app.alerts.acknowledgements): ``until`` not passed, the
+    level (``stock``) not zero unless it was, and the stockout (today plus
+    ``days_left``) not earlier than at acknowledgement (NULL then: no stockout, so
+    any is earlier). ``ack.id`` is NULL where none holds."""
+    return f"""LEFT JOIN alert_acknowledgements ack
+        ON ack.company_id = :company_id AND ack.product_id = {row}.product_id
+        AND ack.warehouse_id = {row}.warehouse_id
+        AND {ACKNOWLEDGEMENT_HOLDS.format(stock=stock, days_left=days_left)}"""
+
+
+ACKNOWLEDGEMENT_HOLDS = """(ack.until IS NULL OR ack.until > :now)
+        AND ({stock} > 0 OR ack.level_at_ack = 0)
+        AND :today_day + {days_left} >= ack.stockout_day_at_ack"""
+# the alerts an acknowledgement hides leave the answer unless asked for
+NOT_HIDDEN = "(:include_acknowledged OR ack.id IS NULL)"
+ACKNOWLEDGEMENT_COLUMNS = """ack.id AS acknowledgement_id, ack.acknowledged_at,
+           ack.acknowledged_by, ack.until AS acknowledged_until,
+           ack.note AS acknowledgement_note"""
 
 LOW = f"""
 low AS (
@@ -107,9 +130,16 @@ sales AS (
 ),
 alerts AS MATERIALIZED (
     SELECT low.*, sales.units_sold,
-           CAST(low.current_stock AS BIGINT) * :days / sales.units_sold AS days_until_stockout
+           CAST(low.current_stock AS BIGINT) * :days / sales.units_sold AS days_until_stockout,
+           {ACKNOWLEDGEMENT_COLUMNS}
     FROM low
     JOIN sales ON sales.product_id = low.product_id AND sales.warehouse_id = low.warehouse_id
+    {
+    _acknowledged(
+        "low", "low.current_stock", "CAST(low.current_stock AS BIGINT) * :days / sales.units_sold"
+    )
+}
+    WHERE {NOT_HIDDEN}
 )"""
 
 # a product's supplier to reorder from: preferred, else the cheapest, else the lowest id
@@ -162,16 +192,19 @@ SORT_KEY = f"(CAST(i.quantity AS BIGINT) * {STATE_DAYS}) / i.window_sales"
 
 STATE_ALERTS = f"""(
     SELECT i.product_id, i.warehouse_id, i.quantity AS current_stock,
-           i.window_sales AS units_sold, {SORT_KEY} AS days_until_stockout
+           i.window_sales AS units_sold, {SORT_KEY} AS days_until_stockout,
+           {ACKNOWLEDGEMENT_COLUMNS}
     FROM inventory i
     JOIN products p ON p.company_id = i.company_id AND p.id = i.product_id
     JOIN warehouses w ON w.company_id = i.company_id AND w.id = i.warehouse_id
+    {_acknowledged("i", "i.quantity", SORT_KEY)}
     WHERE i.company_id = :company_id
       AND i.quantity < i.alert_threshold AND i.window_sales > 0  -- the index's rows
       AND p.archived_at IS NULL AND NOT p.is_bundle
       AND w.archived_at IS NULL
       AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
       AND (:product_type IS NULL OR p.product_type = :product_type)
+      AND {NOT_HIDDEN}
 ) AS alerts"""
 
 
@@ -195,6 +228,11 @@ STATE_MATCHES = f"""(
           SELECT 1 FROM products p
           WHERE p.company_id = :company_id AND p.id = i.product_id
             AND p.product_type = :product_type))
+      AND (:include_acknowledged OR NOT EXISTS (
+          SELECT 1 FROM alert_acknowledgements ack
+          WHERE ack.company_id = :company_id AND ack.product_id = i.product_id
+            AND ack.warehouse_id = i.warehouse_id
+            AND {ACKNOWLEDGEMENT_HOLDS.format(stock="i.quantity", days_left=SORT_KEY)}))
 ) AS matches"""
 
 
@@ -261,10 +299,18 @@ def _statement(sql: str) -> sa.TextClause:
     typed = [
         sa.bindparam("warehouse_id", type_=sa.Integer()),
         sa.bindparam("product_type", type_=sa.String()),
+        sa.bindparam("now", type_=UTCDateTime()),
+        sa.bindparam("include_acknowledged", type_=sa.Boolean()),
     ]
     if ":since" in sql:
         typed.append(sa.bindparam("since", type_=UTCDateTime()))
-    return sa.text(sql).bindparams(*typed).columns(cost_price=Money())
+    return (
+        sa.text(sql)
+        .bindparams(*typed)
+        .columns(
+            cost_price=Money(), acknowledged_at=UTCDateTime(), acknowledged_until=UTCDateTime()
+        )
+    )
 
 
 LOW_STOCK = _statement(LOW_STOCK_SQL)
@@ -275,9 +321,14 @@ STATE_BY_SUPPLIER = _statement(STATE_BY_SUPPLIER_SQL)
 EVERY_ROW = 2**62
 
 
-def _parameters(company_id: int, args: dict, today: dt.date) -> dict:
+def _parameters(
+    company_id: int, args: dict, today: dt.date, now: dt.datetime | None = None
+) -> dict:
     return {
         "company_id": company_id,
+        "now": now or dt.datetime.now(dt.UTC),
+        "today_day": day_number(today),
+        "include_acknowledged": args.get("include_acknowledged", False),
         "days": args["days"],
         "since": window_start(today, args["days"]),
         "warehouse_id": args.get("warehouse_id"),
@@ -293,8 +344,8 @@ def state_answers(args: dict, as_of: dt.date | None, today: dt.date) -> bool:
     return args["days"] == STATE_DAYS and as_of == today
 
 
-def _rows(company_id: int, args: dict, today: dt.date, maintained: bool, stream=False):
-    parameters = _parameters(company_id, args, today)
+def _rows(company_id: int, args: dict, today: dt.date, maintained: bool, now=None, stream=False):
+    parameters = _parameters(company_id, args, today, now)
     by_supplier = args.get("supplier_id") is not None
     if maintained:
         statement = STATE_BY_SUPPLIER if by_supplier else STATE
@@ -344,17 +395,21 @@ def _chunks(rows, size: int = 1000):
         yield chunk
 
 
-def _every(company_id: int, args: dict, today: dt.date, maintained: bool):
+def _every(company_id: int, args: dict, today: dt.date, maintained: bool, now=None):
     """Every alert of the query, unfiltered by ``covered``, as a generator (the rows
     are fetched, and their supply looked up, a thousand at a time)."""
     everything = {**args, "page": 1, "page_size": EVERY_ROW}
-    rows = _rows(company_id, everything, today, maintained, stream=True)
+    rows = _rows(company_id, everything, today, maintained, now, stream=True)
     for chunk in _chunks(rows):
         yield from _derived(company_id, chunk, args["days"], today)
 
 
 def low_stock_alerts(
-    company_id: int, args: dict, today: dt.date, maintained: bool = False
+    company_id: int,
+    args: dict,
+    today: dt.date,
+    maintained: bool = False,
+    now: dt.datetime | None = None,
 ) -> tuple[list[dict], int]:
     """One page of the company's alerts, most urgent first, and how many there are;
     from the maintained state when ``maintained`` (see ``state_answers``).
@@ -367,21 +422,27 @@ def low_stock_alerts(
         # counted as they stream, only the page's alerts kept
         start = (args["page"] - 1) * args["page_size"]
         page, total = [], 0
-        for alert in _every(company_id, args, today, maintained):
+        for alert in _every(company_id, args, today, maintained, now):
             if alert["covered"] is args["covered"]:
                 if start <= total < start + args["page_size"]:
                     page.append(alert)
                 total += 1
         return page, total
-    rows = _rows(company_id, args, today, maintained).all()
+    rows = _rows(company_id, args, today, maintained, now).all()
     total = rows[0]["total_alerts"] if rows else 0
     return _derived(company_id, rows, args["days"], today), total
 
 
-def every_alert(company_id: int, args: dict, today: dt.date, maintained: bool = False):
+def every_alert(
+    company_id: int,
+    args: dict,
+    today: dt.date,
+    maintained: bool = False,
+    now: dt.datetime | None = None,
+):
     """Every alert of the query (pages aside), most urgent first, as a generator that
     fetches rows from the database as it goes (for the CSV export)."""
-    for alert in _every(company_id, args, today, maintained):
+    for alert in _every(company_id, args, today, maintained, now):
         if args.get("covered") is None or alert["covered"] is args["covered"]:
             yield alert
 
@@ -443,6 +504,15 @@ def derive(
     else:
         # integer division: sums of sales pass 2^53, where a float would round
         suggested = min(-(-max(needed, minimum) // pack) * pack, MAX_SUGGESTED_REORDER)
+    acknowledgement = None
+    if row["acknowledgement_id"] is not None:
+        acknowledgement = {
+            "id": row["acknowledgement_id"],
+            "acknowledged_at": row["acknowledged_at"],
+            "acknowledged_by": row["acknowledged_by"],
+            "until": row["acknowledged_until"],
+            "note": row["acknowledgement_note"],
+        }
     supplier = None
     if row["supplier_id"] is not None:
         supplier = {
@@ -480,6 +550,7 @@ def derive(
         "projected_quantity": projected,
         "next_delivery_at": next_delivery,
         "covered": covered,
+        "acknowledgement": acknowledgement,
     }
 
 

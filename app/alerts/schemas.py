@@ -5,7 +5,18 @@ import datetime as dt
 import marshmallow as ma
 from marshmallow import validate
 
-from app.schemas import PRODUCT_TYPE_MAX_LENGTH, Money, QueryId, QueryInteger, QueryText
+from app.schemas import (
+    PRODUCT_TYPE_MAX_LENGTH,
+    Id,
+    Money,
+    QueryId,
+    QueryInteger,
+    QueryText,
+    Text,
+    UtcDateTime,
+)
+
+MAX_NOTE_LENGTH = 500
 
 
 class AlertQuerySchema(ma.Schema):
@@ -26,6 +37,13 @@ class AlertQuerySchema(ma.Schema):
             "only those; absent (the default): every alert, each with its `covered` field"
         }
     )
+    include_acknowledged = ma.fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "true: also the alerts hidden by an acknowledgement that holds "
+            "(each says so in `acknowledgement`); default false"
+        },
+    )
     page = QueryInteger(minimum=1, maximum=100_000, load_default=1)
     page_size = QueryInteger(minimum=1, maximum=1000, load_default=100)
     format = QueryText(
@@ -43,6 +61,16 @@ class AlertSupplierSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     contact_email = ma.fields.String(allow_none=True)
+
+
+class AlertAcknowledgementRefSchema(ma.Schema):
+    """The acknowledgement that holds for an alert."""
+
+    id = ma.fields.Integer()
+    acknowledged_at = ma.fields.DateTime()
+    acknowledged_by = ma.fields.String(metadata={"description": "The name of the API key"})
+    until = ma.fields.DateTime(allow_none=True)
+    note = ma.fields.String(allow_none=True)
 
 
 class AlertSchema(ma.Schema):
@@ -136,6 +164,14 @@ class AlertSchema(ma.Schema):
             "when stockout_date is null)"
         }
     )
+    acknowledgement = ma.fields.Nested(
+        AlertAcknowledgementRefSchema,
+        allow_none=True,
+        metadata={
+            "description": "The acknowledgement that holds for this alert (only with "
+            "include_acknowledged=true: otherwise the alert is hidden); null when none holds"
+        },
+    )
 
 
 class AlertPageSchema(ma.Schema):
@@ -177,6 +213,11 @@ CSV_COLUMNS = [
     "projected_quantity",
     "next_delivery_at",
     "covered",
+    "acknowledgement_id",
+    "acknowledged_at",
+    "acknowledged_by",
+    "acknowledged_until",
+    "acknowledgement_note",
 ]
 # a cell a spreadsheet would run as a formula starts with one of these
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -202,5 +243,53 @@ def csv_row(alert: dict) -> list:
     three columns. Written by hand, not through ``AlertSchema``: a marshmallow dump
     per row was most of the export's time."""
     supplier = alert["supplier"] or {}
-    flat = alert | {f"supplier_{key}": value for key, value in supplier.items()}
+    acknowledgement = alert["acknowledgement"] or {}
+    flat = (
+        alert
+        | {f"supplier_{key}": value for key, value in supplier.items()}
+        | {
+            "acknowledgement_id": acknowledgement.get("id"),
+            "acknowledged_at": acknowledgement.get("acknowledged_at"),
+            "acknowledged_by": acknowledgement.get("acknowledged_by"),
+            "acknowledged_until": acknowledgement.get("until"),
+            "acknowledgement_note": acknowledgement.get("note"),
+        }
+    )
     return [_cell(flat.get(column)) for column in CSV_COLUMNS]
+
+
+class AcknowledgementCreateSchema(ma.Schema):
+    """Body of POST /api/companies/<id>/alerts/low-stock/acknowledgements."""
+
+    product_id = Id(required=True)
+    warehouse_id = Id(required=True)
+    until = UtcDateTime(
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "Hide the alert until then at most (ISO 8601, in the future); "
+            "null or absent: until the situation worsens or the acknowledgement is deleted"
+        },
+    )
+    note = Text(
+        min_length=0,
+        max_length=MAX_NOTE_LENGTH,
+        multiline=True,
+        allow_none=True,
+        load_default=None,
+        metadata={"description": f"Up to {MAX_NOTE_LENGTH} characters"},
+    )
+
+
+class AcknowledgementSchema(ma.Schema):
+    """A buyer's acknowledgement of the alert of a product in a warehouse."""
+
+    id = ma.fields.Integer()
+    product_id = ma.fields.Integer()
+    warehouse_id = ma.fields.Integer()
+    until = ma.fields.DateTime(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+    acknowledged_at = ma.fields.DateTime()
+    acknowledged_by = ma.fields.String(
+        metadata={"description": "The name of the API key that acknowledged"}
+    )
