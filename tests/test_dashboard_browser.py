@@ -6,6 +6,7 @@ the page alone, a sale shows on the next poll), the error state on a 503, sign-o
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import urllib.parse
 
@@ -566,3 +567,111 @@ def test_a_refused_draft_shows_the_problem_and_drafts_nothing(tab, buyer, client
     assert "Drafting for Main failed" in error
     assert "Some products are unknown." in error and "product_ids.0" in error and "[400]" in error
     assert api_get(client, tenant.api_key, "/api/purchase-orders") == []
+
+
+def test_acknowledge_hides_a_row_and_un_acknowledge_brings_it_back(tab, demo, client):
+    company_id, key = demo
+    page = tab.page
+    sign_in(page, key)
+    alerts = api_alerts(client, company_id, key)["alerts"]
+    alert, after = alerts[0], alerts[1]
+    acks_path = f"/api/companies/{company_id}/alerts/low-stock/acknowledgements"
+
+    # Escape closes the dialog and acknowledges nothing
+    row(page, alert).locator("button[data-action='acknowledge']").focus()
+    page.keyboard.press("Enter")
+    assert page.is_visible("#ack-dialog")
+    assert alert["product_name"] in page.inner_text("#ack-title")
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#ack-dialog")
+    assert api_get(client, key, acks_path) == []
+
+    # with the keyboard: open, snooze for a week, a note, Enter
+    row(page, alert).locator("button[data-action='acknowledge']").focus()
+    page.keyboard.press("Enter")
+    page.select_option("#ack-until", "week")
+    page.fill("#ack-note", "supplier called, truck on Monday")
+    page.focus("#ack-submit")
+    page.keyboard.press("Enter")
+    wait_until(lambda: row(page, alert).count() == 0, "the acknowledged row to go")
+    assert page.locator("#rows tr").count() == len(alerts) - 1
+    assert attr(page, "#count", "data-count") == str(len(alerts) - 1)
+    assert "Acknowledged " + alert["product_name"] in page.inner_text("#action-status")
+    # the focus moved on to the row that took its place
+    focused = page.evaluate(
+        "(e => [e.dataset.action, e.closest('tr') && e.closest('tr').dataset.productId])"
+        "(document.activeElement)"
+    )
+    assert focused == ["acknowledge", str(after["product_id"])]
+    # through the API: one acknowledgement, with the note and a week's until; the alert hidden
+    (ack,) = api_get(client, key, acks_path)
+    assert (ack["product_id"], ack["warehouse_id"]) == (alert["product_id"], alert["warehouse_id"])
+    assert ack["note"] == "supplier called, truck on Monday"
+    until = dt.datetime.fromisoformat(ack["until"])
+    assert dt.timedelta(days=6, hours=23) < until - dt.datetime.now(dt.UTC) <= dt.timedelta(days=7)
+    hidden = api_alerts(client, company_id, key)["alerts"]
+    assert all(
+        a["product_id"] != alert["product_id"]
+        for a in hidden
+        if a["warehouse_id"] == alert["warehouse_id"]
+    )
+
+    # "Show acknowledged": the row is back, marked, with the note
+    page.check("#f-acknowledged")
+    wait_until(lambda: row(page, alert).count() == 1, "the acknowledged row shown")
+    marked = row(page, alert)
+    assert "acknowledged" in marked.get_attribute("class")
+    assert marked.get_attribute("data-acknowledgement-id") == str(ack["id"])
+    text = marked.inner_text()
+    assert "Acknowledged" in text and "supplier called, truck on Monday" in text
+    assert marked.locator("button[data-action='acknowledge']").count() == 0
+
+    # Un-acknowledge: the acknowledgement is gone and the row is an ordinary one again
+    marked.locator("button[data-action='unacknowledge']").click()
+    wait_until(
+        lambda: row(page, alert).get_attribute("data-acknowledgement-id") is None,
+        "the row un-acknowledged",
+    )
+    assert api_get(client, key, acks_path) == []
+    assert "is back in the list" in page.inner_text("#action-status")
+    page.uncheck("#f-acknowledged")
+    wait_until(lambda: page.locator("#rows tr").count() == len(alerts), "every alert again")
+    assert row(page, alert).count() == 1
+
+
+def test_acknowledging_with_the_default_snooze_hides_the_row_until_tomorrow(tab, selling, client):
+    tenant, product_id, warehouse_id = selling
+    page = tab.page
+    sign_in(page, tenant.api_key)
+    page.click("#rows button[data-action='acknowledge']")
+    page.click("#ack-submit")  # "until tomorrow", no note
+    page.wait_for_selector("#empty:not([hidden])", timeout=TIMEOUT_MS)
+    (ack,) = api_get(
+        client, tenant.api_key, f"/api/companies/{tenant.id}/alerts/low-stock/acknowledgements"
+    )
+    assert ack["note"] is None
+    # the browser's next local midnight: less than a day away
+    assert (
+        dt.timedelta(0)
+        < dt.datetime.fromisoformat(ack["until"]) - dt.datetime.now(dt.UTC)
+        <= (dt.timedelta(days=1))
+    )
+
+
+def test_the_new_column_selection_and_dialog_fit_375px(browser, live_server, demo):  # noqa: F811
+    _, key = demo
+    phone = open_page(browser, live_server.url, viewport={"width": 375, "height": 812})
+    page = phone.page
+    sign_in(page, key)
+    page.check("#select-all")
+    page.click("#bulk-actions button[data-action='draft-po']")
+    page.wait_for_selector("#action-status li.draft", timeout=TIMEOUT_MS)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page.is_visible("#rows tr .on-order")
+    page.locator("#rows button[data-action='acknowledge']").first.click()
+    box = page.locator("#ack-dialog").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.keyboard.press("Escape")
+    phone.context.close()
+    assert phone.errors == []

@@ -411,6 +411,19 @@
     return iso ? iso.slice(0, 10) : "";
   }
 
+  // an API time (UTC) as the reader's local "YYYY-MM-DD HH:MM"
+  function when(iso) {
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) return iso;
+    function two(n) {
+      return ("0" + n).slice(-2);
+    }
+    return (
+      date.getFullYear() + "-" + two(date.getMonth() + 1) + "-" + two(date.getDate()) + " " +
+      two(date.getHours()) + ":" + two(date.getMinutes())
+    );
+  }
+
   function onOrderCell(alert) {
     var td = cell("On order", "on-order");
     var units = alert.on_order || 0;
@@ -441,7 +454,7 @@
         ? ack.acknowledged_by.name || ack.acknowledged_by.id
         : ack.acknowledged_by);
     }
-    text += ack.until ? ", hidden until " + ack.until.replace("T", " ").slice(0, 16) : ", hidden until un-acknowledged";
+    text += ack.until ? ", hidden until " + when(ack.until) : ", hidden until it gets worse";
     if (ack.note) text += ": \u201c" + ack.note + "\u201d";
     return el("span", "ack-note", text);
   }
@@ -640,8 +653,7 @@
     document.querySelectorAll(".actions-col").forEach(function (node) {
       node.hidden = !ROW_ACTIONS.length;
     });
-    if (!BULK_ACTIONS.length || bar.childElementCount) return;
-    bar.appendChild(el("span", "selected-count")).id = "selected-count";
+    if (!BULK_ACTIONS.length || bar.querySelector("button")) return;
     BULK_ACTIONS.forEach(function (action) {
       var button = el("button", "action", action.label);
       button.type = "button";
@@ -745,7 +757,7 @@
               });
             }
             return response.json().then(function (result) {
-              done.push({ request: body, result: result });
+              done.push({ request: body, result: result, alerts: alerts });
               body.product_ids.forEach(function (productId) {
                 delete state.selected[productId + ":" + warehouseId];
               });
@@ -785,13 +797,17 @@
         );
       });
       item.request.product_ids.forEach(function (productId) {
-        if (!accounted[productId]) {
-          notes.push(
-            (known.products[productId] || "product " + productId) + " in " +
-            (known.warehouses[item.request.warehouse_id] || "warehouse " + item.request.warehouse_id) +
-            ": no longer an alert"
-          );
-        }
+        if (accounted[productId]) return;
+        var warehouseId = item.request.warehouse_id;
+        var acknowledged = item.alerts.some(function (alert) {
+          return alert.product_id === productId && alert.warehouse_id === warehouseId &&
+            alert.acknowledgement;
+        });
+        notes.push(
+          (known.products[productId] || "product " + productId) + " in " +
+          (known.warehouses[warehouseId] || "warehouse " + warehouseId) + ": " +
+          (acknowledged ? "acknowledged (drafts leave acknowledged alerts out)" : "no longer an alert")
+        );
       });
     });
     if (!done.length) return null;
@@ -889,7 +905,8 @@
     $("ack-submit").disabled = true;
     api("POST", acknowledgementsPath(), { json: payload })
       .then(function (response) {
-        if (response.status !== 201) {
+        // 201, or 200 when an acknowledgement that no longer held is replaced
+        if (response.status !== 201 && response.status !== 200) {
           return problemText(response).then(function (text) {
             throw new Error(text);
           });
@@ -899,7 +916,7 @@
           $("ack-dialog").close();
           showActionResult([
             el("p", null, "Acknowledged " + describe(alert) +
-              (ack.until ? ", hidden until " + ack.until.replace("T", " ").slice(0, 16) : ", hidden until un-acknowledged") +
+              (ack.until ? ", hidden until " + when(ack.until) : ", hidden until it gets worse") +
               "."),
           ]);
           return refresh().then(keepFocus(index));
