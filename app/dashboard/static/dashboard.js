@@ -39,6 +39,8 @@
     clockTimer: null,
     renderCount: 0,
     pollCount: 0,
+    pollSequence: 0, // every poll is numbered ...
+    shownSequence: 0, // ... and the page shows the answer to this one
     selected: {}, // "product:warehouse" -> true
     idempotencyKeys: {}, // request -> key, kept until the API has answered it for sure
     ackAlert: null, // the alert the acknowledge dialog is about
@@ -164,9 +166,11 @@
     var generation = state.generation;
     var updated = $("updated");
     var path = alertsPath();
-    // an answer to another question (the filters changed meanwhile) is dropped
+    var sequence = (state.pollSequence += 1);
+    // dropped: an answer to another question (the filters changed meanwhile), or one
+    // older than what is shown (a poll sent before an action, answered after its refresh)
     function stale() {
-      return generation !== state.generation || path !== alertsPath();
+      return generation !== state.generation || path !== alertsPath() || sequence < state.shownSequence;
     }
     return api("GET", path, { etag: state.etag })
       .then(function (response) {
@@ -191,6 +195,7 @@
         return response.json().then(function (page) {
           return loadSales(page.alerts).then(function (sales) {
             if (stale()) return;
+            state.shownSequence = sequence;
             state.etag = etag;
             state.alerts = page.alerts;
             state.total = page.total_alerts;
