@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 
 import pytest
 import sqlalchemy as sa
 
 from app.alerts import queries
 from app.extensions import db
-from app.models import AlertAcknowledgement, AlertState
+from app.models import AlertAcknowledgement, AlertState, Event
 from tests import test_alerts
 from tests.helpers import assert_problem
 from tests.test_alerts import fetch, get_alerts, revalidate, rows, sell, stock_op
@@ -275,6 +276,54 @@ def test_an_idempotent_retry_replays_the_acknowledgement(
     assert count_rows(AlertAcknowledgement) == 1
 
 
+# -- the event -------------------------------------------------------------------------------
+
+
+def outbox(app, company) -> list[tuple[str, dict]]:
+    """The company's events, oldest first: (type, payload)."""
+    with app.app_context():
+        found = db.session.execute(
+            sa.select(Event.type, Event.payload)
+            .where(Event.company_id == company.id)
+            .order_by(Event.id)
+        ).all()
+        db.session.remove()
+    return [(type_, json.loads(payload)) for type_, payload in found]
+
+
+def test_acknowledging_writes_an_alert_acknowledged_event_with_the_situation(
+    app, client, company, warehouse, low, clock
+):
+    ack = ack_ok(client, company, low, warehouse, until=in_an_hour(clock), note="Called them")
+    again = acknowledge(
+        client, company, {"product_id": low["id"], "warehouse_id": warehouse["id"]}, status=200
+    ).json
+    acknowledged = [
+        payload for type_, payload in outbox(app, company) if type_ == "alert.acknowledged"
+    ]
+    assert len(acknowledged) == 2
+    first, second = (payload["data"] for payload in acknowledged)
+    assert first["acknowledgement"]["id"] == ack["id"] == again["id"]
+    assert first["acknowledgement"]["note"] == "Called them"
+    assert first["acknowledgement"]["acknowledged_by"] == "initial"
+    assert first["acknowledgement"]["until"].endswith("Z")
+    assert first["product"] == {"id": low["id"], "sku": low["sku"], "name": "Low"}
+    assert first["warehouse"] == {"id": warehouse["id"], "name": "Main"}
+    assert (first["quantity"], first["days_until_stockout"]) == (9, 90)
+    assert second["acknowledgement"]["until"] is None
+
+
+def test_a_refused_acknowledgement_writes_no_event(app, client, company, warehouse, other_company):
+    foreign = client.post(
+        "/api/products",
+        json={"name": "Theirs", "sku": "T-1", "price": "1.00"},
+        headers=other_company.headers,
+    ).json
+    body = {"product_id": foreign["id"], "warehouse_id": warehouse["id"]}
+    acknowledge(client, company, body, status=404)
+    assert [t for t, _ in outbox(app, company) if t == "alert.acknowledged"] == []
+
+
 # -- ETags -----------------------------------------------------------------------------------
 
 
@@ -314,6 +363,8 @@ def test_csv_hides_acknowledged_alerts_and_shows_them_with_their_acknowledgement
     [
         ({"until": "2000-01-01T00:00:00Z"}, "until"),
         ({"until": "tomorrow"}, "until"),
+        ({"until": "2999-01-01T00:00:00Z"}, "until"),
+        ({"note": "  "}, "note"),
         ({"note": "x" * 501}, "note"),
         ({"colour": "red"}, "colour"),
         ({"product_id": None}, "product_id"),

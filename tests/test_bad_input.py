@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import io
 import itertools
 import json
@@ -212,6 +213,14 @@ class World:
         return self.new_order(submit=True)
 
     @cached_property
+    def acknowledgement(self) -> int:
+        """An acknowledgement of ``product``'s alert in ``warehouse``."""
+        body = {"product_id": self.product, "warehouse_id": self.warehouse}
+        return self.create(
+            f"/api/companies/{self.company_id}/alerts/low-stock/acknowledgements", body
+        )["id"]
+
+    @cached_property
     def key(self) -> int:
         return self.client.get("/api/api-keys", headers=self.headers).json[0]["id"]
 
@@ -325,6 +334,12 @@ VALID_BODIES: dict[str, Callable[[World], object]] = {
         "supplier_id": w.supplier,
         "product_ids": [w.product],
         "days": 30,
+    },
+    "POST /api/companies/{company_id}/alerts/low-stock/acknowledgements": lambda w: {
+        "product_id": w.product,
+        "warehouse_id": w.warehouse2,
+        "until": (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat(),
+        "note": "Reordered\nby phone",
     },
     "POST /api/stock/sales": _operation,
     "POST /api/stock/returns": _operation,

@@ -186,6 +186,14 @@ def world(client, make_company) -> World:
     }
     post_ok(client, f"/api/purchase-orders/{orders['receive']}/submit", None, a, status=200)
 
+    acknowledgement = post_ok(
+        client,
+        f"/api/companies/{a.id}/alerts/low-stock/acknowledgements",
+        # of the row in the second warehouse: the alert in Main stays visible
+        {"product_id": product, "warehouse_id": wh2, "note": m},
+        a,
+    )["id"]
+
     operation = {"product_id": product, "warehouse_id": wh, "quantity": 1}
     return World(
         a=a,
@@ -201,6 +209,7 @@ def world(client, make_company) -> World:
             "supplier_id": supplier,
             "product_type": ptype,
             "purchase_order_id": orders["item"],
+            "acknowledgement_id": acknowledgement,
         },
         overrides={
             ("bundles.Components", "product_id"): bundle,
@@ -248,6 +257,7 @@ def world(client, make_company) -> World:
             ("purchasing.submit", "POST"): {},
             ("purchasing.receipts", "POST"): {"lines": [{"product_id": product, "quantity": 1}]},
             ("purchasing.from_alerts", "POST"): {"warehouse_id": wh},
+            ("alerts.Acknowledgements", "POST"): {"product_id": product, "warehouse_id": wh2},
             ("stock.adjustments", "POST"): {
                 "product_id": product,
                 "warehouse_id": wh,
@@ -672,6 +682,7 @@ def test_production_refuses_to_start_without_a_long_admin_token(token):
             {
                 "STOCKFLOW_ENV": "production",
                 "STOCKFLOW_ADMIN_TOKEN": token,
+                "STOCKFLOW_WEBHOOK_KEY": secrets.token_urlsafe(48),
                 "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
             }
         )
@@ -688,11 +699,25 @@ def test_production_refuses_to_start_on_sqlite(tmp_path):
         )
 
 
+@pytest.mark.parametrize("key", [None, "x" * 31], ids=["unset", "31-chars"])
+def test_production_refuses_to_start_without_a_long_webhook_key(key):
+    with pytest.raises(ConfigError, match="STOCKFLOW_WEBHOOK_KEY"):
+        create_app(
+            {
+                "STOCKFLOW_ENV": "production",
+                "STOCKFLOW_ADMIN_TOKEN": secrets.token_urlsafe(32),
+                "STOCKFLOW_WEBHOOK_KEY": key,
+                "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
+            }
+        )
+
+
 def test_production_starts_with_a_long_admin_token_on_postgresql():
     application = create_app(
         {
             "STOCKFLOW_ENV": "production",
             "STOCKFLOW_ADMIN_TOKEN": secrets.token_urlsafe(32),
+            "STOCKFLOW_WEBHOOK_KEY": secrets.token_urlsafe(48),
             "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
         }
     )
@@ -729,7 +754,11 @@ def test_the_wsgi_module_exits_non_zero_in_production_without_an_admin_token():
             timeout=120,
         )
 
-    env = wsgi_env(STOCKFLOW_ENV="production", DATABASE_URL=POSTGRES_URL)
+    env = wsgi_env(
+        STOCKFLOW_ENV="production",
+        DATABASE_URL=POSTGRES_URL,
+        STOCKFLOW_WEBHOOK_KEY=secrets.token_urlsafe(48),
+    )
     result = import_wsgi(env)
     assert result.returncode != 0
     assert "ConfigError" in result.stderr and "STOCKFLOW_ADMIN_TOKEN" in result.stderr
@@ -749,6 +778,7 @@ def test_gunicorn_refuses_to_boot_in_production_without_an_admin_token(tmp_path)
     env = wsgi_env(
         STOCKFLOW_ENV="production",
         DATABASE_URL=POSTGRES_URL,
+        STOCKFLOW_WEBHOOK_KEY=secrets.token_urlsafe(48),
         GUNICORN_BIND=f"127.0.0.1:{free_port()}",
         GUNICORN_WORKERS="1",
     )

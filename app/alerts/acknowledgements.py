@@ -25,6 +25,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from app.errors import conflict, field_error, not_found
+from app.events import outbox
 from app.extensions import db
 from app.models import (
     STATE_DAYS,
@@ -91,9 +92,10 @@ def acknowledge(
     """
     until = data.get("until")
     if until is not None and until <= now:
+        # the schema checked it against the clock; the request's clock decides too
         raise field_error("until", "Must be in the future.")
     product = get_owned(Product, company_id, data["product_id"], share=True)
-    get_owned(Warehouse, company_id, data["warehouse_id"], share=True)
+    warehouse = get_owned(Warehouse, company_id, data["warehouse_id"], share=True)
     if product.is_bundle:
         raise conflict(
             "bundle-has-no-stock",
@@ -101,9 +103,10 @@ def acknowledge(
             "components' alerts instead.",
         )
     level, stockout_day = situation(company_id, product.id, data["warehouse_id"], now.date())
+    days_left = stockout_day - day_number(now.date()) if stockout_day is not None else None
     values = {
         "until": until,
-        "note": data.get("note") or None,
+        "note": data.get("note"),
         "acknowledged_at": write_time(),
         "api_key_id": api_key_id,
         # the key's name read first: no subquery in an INSERT's VALUES (Citus)
@@ -122,7 +125,7 @@ def acknowledge(
             .returning(AlertAcknowledgement.id)
         )
         if inserted is not None:
-            return _view(company_id, inserted), True
+            return _emit(product, warehouse, level, days_left, _view(company_id, inserted)), True
         replaced = db.session.scalar(
             sa.update(AlertAcknowledgement)
             .where(*(getattr(AlertAcknowledgement, key) == value for key, value in row.items()))
@@ -130,10 +133,40 @@ def acknowledge(
             .returning(AlertAcknowledgement.id)
         )
         if replaced is not None:
-            return _view(company_id, replaced), False
+            return _emit(
+                product, warehouse, level, stockout_day, _view(company_id, replaced)
+            ), False
     raise conflict(  # pragma: no cover - a delete between each of two tries
         "concurrent-update", "The acknowledgement was changed by another request; retry."
     )
+
+
+def _emit(product, warehouse, level: int, days_left: int | None, acknowledgement: dict):
+    """Queue the ``alert.acknowledged`` event (app.events.outbox): written in this
+    transaction, just before its commit, ordered among the row's stock events.
+    Return the acknowledgement."""
+    outbox.emit(
+        "alert.acknowledged",
+        {
+            "acknowledgement": {
+                **acknowledgement,
+                "until": _iso(acknowledgement["until"]),
+                "acknowledged_at": _iso(acknowledgement["acknowledged_at"]),
+            },
+            "product": {"id": product.id, "sku": product.sku, "name": product.name},
+            "warehouse": {"id": warehouse.id, "name": warehouse.name},
+            "quantity": level,
+            "days_until_stockout": days_left,
+        },
+        product_id=product.id,
+        warehouse_id=warehouse.id,
+    )
+    return acknowledgement
+
+
+def _iso(when: dt.datetime | None) -> str | None:
+    """A time as the events write theirs (ISO 8601, UTC, ``Z``)."""
+    return when.isoformat().replace("+00:00", "Z") if when is not None else None
 
 
 def unacknowledge(company_id: int, acknowledgement_id: int) -> None:

@@ -66,27 +66,31 @@ THRESHOLD_SOURCE = """CASE
         END"""
 
 
-def _acknowledged(row: str, stock: str, days_left: str) -> str:
-    """A LEFT JOIN of the acknowledgement of ``row`` (an alias with product_id and
-    warehouse_id) that holds (app.alerts.acknowledgements): ``until`` not passed, the
-    level (``stock``) not zero unless it was, and the stockout (today plus
-    ``days_left``) not earlier than at acknowledgement (NULL then: no stockout, so
-    any is earlier). ``ack.id`` is NULL where none holds."""
-    return f"""LEFT JOIN alert_acknowledgements ack
-        ON ack.company_id = :company_id AND ack.product_id = {row}.product_id
-        AND ack.warehouse_id = {row}.warehouse_id
-        AND {ACKNOWLEDGEMENT_HOLDS.format(stock=stock, days_left=days_left)}"""
-
-
 ACKNOWLEDGEMENT_HOLDS = """(ack.until IS NULL OR ack.until > :now)
-        AND ({stock} > 0 OR ack.level_at_ack = 0)
-        AND :today_day + {days_left} >= ack.stockout_day_at_ack"""
-# the alerts an acknowledgement hides leave the answer unless asked for
-NOT_HIDDEN = "(:include_acknowledged OR ack.id IS NULL)"
-ACKNOWLEDGEMENT_COLUMNS = """ack.id AS acknowledgement_id, ack.acknowledged_at,
-           ack.acknowledged_by, ack.until AS acknowledged_until,
-           ack.note AS acknowledgement_note"""
+            AND ({stock} > 0 OR ack.level_at_ack = 0)
+            AND :today_day + {days_left} >= ack.stockout_day_at_ack"""
 
+
+def _holding(row: str, stock: str, days_left: str) -> str:
+    """The acknowledgement of ``row`` (an alias with product_id and warehouse_id) that
+    holds (app.alerts.acknowledgements): ``until`` not passed, the level (``stock``)
+    not zero unless it was, and the stockout (today plus ``days_left``) not earlier
+    than at acknowledgement (NULL then: no stockout, so any is earlier)."""
+    holds = ACKNOWLEDGEMENT_HOLDS.format(stock=stock, days_left=days_left)
+    return f"""ack.company_id = :company_id AND ack.product_id = {row}.product_id
+            AND ack.warehouse_id = {row}.warehouse_id
+            AND {holds}"""
+
+
+def _not_hidden(row: str, stock: str, days_left: str) -> str:
+    """Unless asked for, the alerts an acknowledgement hides leave the answer (an
+    anti-join: it keeps the planner's estimate, and the index order, of the rows)."""
+    return f"""(:include_acknowledged OR NOT EXISTS (
+          SELECT 1 FROM alert_acknowledgements ack
+          WHERE {_holding(row, stock, days_left)}))"""
+
+
+LEDGER_DAYS_LEFT = "CAST(low.current_stock AS BIGINT) * :days / sales.units_sold"
 LOW = f"""
 low AS (
     -- the company's inventory rows below their threshold (narrow rows: ids and numbers)
@@ -130,16 +134,10 @@ sales AS (
 ),
 alerts AS MATERIALIZED (
     SELECT low.*, sales.units_sold,
-           CAST(low.current_stock AS BIGINT) * :days / sales.units_sold AS days_until_stockout,
-           {ACKNOWLEDGEMENT_COLUMNS}
+           CAST(low.current_stock AS BIGINT) * :days / sales.units_sold AS days_until_stockout
     FROM low
     JOIN sales ON sales.product_id = low.product_id AND sales.warehouse_id = low.warehouse_id
-    {
-    _acknowledged(
-        "low", "low.current_stock", "CAST(low.current_stock AS BIGINT) * :days / sales.units_sold"
-    )
-}
-    WHERE {NOT_HIDDEN}
+    WHERE {_not_hidden("low", "low.current_stock", LEDGER_DAYS_LEFT)}
 )"""
 
 # a product's supplier to reorder from: preferred, else the cheapest, else the lowest id
@@ -164,7 +162,9 @@ answer AS (
     SELECT
         page.*, p.name AS product_name, p.sku, p.product_type, w.name AS warehouse_name,
         s.id AS supplier_id, s.name AS supplier_name, s.contact_email,
-        sp.lead_time_days, sp.cost_price, sp.min_order_quantity, sp.pack_size
+        sp.lead_time_days, sp.cost_price, sp.min_order_quantity, sp.pack_size,
+        ack.id AS acknowledgement_id, ack.acknowledged_at, ack.acknowledged_by,
+        ack.until AS acknowledged_until, ack.note AS acknowledgement_note
     FROM page
     JOIN products p ON p.company_id = :company_id AND p.id = page.product_id
     JOIN warehouses w ON w.company_id = :company_id AND w.id = page.warehouse_id
@@ -172,6 +172,9 @@ answer AS (
     LEFT JOIN supplier_products sp
         ON sp.company_id = :company_id AND sp.product_id = page.product_id
         AND sp.supplier_id = page.chosen_supplier_id
+    -- the acknowledgement that holds, looked up for the page's rows only
+    LEFT JOIN alert_acknowledgements ack
+        ON {_holding("page", "page.current_stock", "page.days_until_stockout")}
 )
 SELECT counted.total_alerts, answer.*
 FROM (SELECT COUNT(*) AS total_alerts FROM {{matches}}) AS counted
@@ -192,19 +195,17 @@ SORT_KEY = f"(CAST(i.quantity AS BIGINT) * {STATE_DAYS}) / i.window_sales"
 
 STATE_ALERTS = f"""(
     SELECT i.product_id, i.warehouse_id, i.quantity AS current_stock,
-           i.window_sales AS units_sold, {SORT_KEY} AS days_until_stockout,
-           {ACKNOWLEDGEMENT_COLUMNS}
+           i.window_sales AS units_sold, {SORT_KEY} AS days_until_stockout
     FROM inventory i
     JOIN products p ON p.company_id = i.company_id AND p.id = i.product_id
     JOIN warehouses w ON w.company_id = i.company_id AND w.id = i.warehouse_id
-    {_acknowledged("i", "i.quantity", SORT_KEY)}
     WHERE i.company_id = :company_id
       AND i.quantity < i.alert_threshold AND i.window_sales > 0  -- the index's rows
       AND p.archived_at IS NULL AND NOT p.is_bundle
       AND w.archived_at IS NULL
       AND (:warehouse_id IS NULL OR i.warehouse_id = :warehouse_id)
       AND (:product_type IS NULL OR p.product_type = :product_type)
-      AND {NOT_HIDDEN}
+      AND {_not_hidden("i", "i.quantity", SORT_KEY)}
 ) AS alerts"""
 
 
@@ -228,11 +229,7 @@ STATE_MATCHES = f"""(
           SELECT 1 FROM products p
           WHERE p.company_id = :company_id AND p.id = i.product_id
             AND p.product_type = :product_type))
-      AND (:include_acknowledged OR NOT EXISTS (
-          SELECT 1 FROM alert_acknowledgements ack
-          WHERE ack.company_id = :company_id AND ack.product_id = i.product_id
-            AND ack.warehouse_id = i.warehouse_id
-            AND {ACKNOWLEDGEMENT_HOLDS.format(stock="i.quantity", days_left=SORT_KEY)}))
+      AND {_not_hidden("i", "i.quantity", SORT_KEY)}
 ) AS matches"""
 
 

@@ -17,6 +17,7 @@ from app.schemas import (
 )
 
 MAX_NOTE_LENGTH = 500
+MAX_UNTIL_DAYS = 366
 
 
 class AlertQuerySchema(ma.Schema):
@@ -258,21 +259,35 @@ def csv_row(alert: dict) -> list:
     return [_cell(flat.get(column)) for column in CSV_COLUMNS]
 
 
+class AcknowledgedUntil(UtcDateTime):
+    """When an acknowledgement ends at the latest: a time in the future, at most a year
+    ahead (further is a typo: leave ``until`` out for no end)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        when = super()._deserialize(value, attr, data, **kwargs)
+        now = dt.datetime.now(dt.UTC)
+        if when <= now:
+            raise ma.ValidationError("Must be in the future.")
+        if when > now + dt.timedelta(days=MAX_UNTIL_DAYS):
+            raise ma.ValidationError(f"Must be within {MAX_UNTIL_DAYS} days from now.")
+        return when
+
+
 class AcknowledgementCreateSchema(ma.Schema):
     """Body of POST /api/companies/<id>/alerts/low-stock/acknowledgements."""
 
     product_id = Id(required=True)
     warehouse_id = Id(required=True)
-    until = UtcDateTime(
+    until = AcknowledgedUntil(
         allow_none=True,
         load_default=None,
         metadata={
-            "description": "Hide the alert until then at most (ISO 8601, in the future); "
-            "null or absent: until the situation worsens or the acknowledgement is deleted"
+            "description": "Hide the alert until then at most (ISO 8601, in the future, "
+            f"within {MAX_UNTIL_DAYS} days); null or absent: until the situation worsens "
+            "or the acknowledgement is deleted"
         },
     )
     note = Text(
-        min_length=0,
         max_length=MAX_NOTE_LENGTH,
         multiline=True,
         allow_none=True,
