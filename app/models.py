@@ -797,8 +797,9 @@ class ChangeCounter(db.Model):
     Every write bumps one counter in its own transaction: a stock change bumps
     the slot of each product it moved (``product_id % STOCK_SLOTS``), any other
     change the configuration slot; a stock change of a row that was or is in the
-    default window's alert set also bumps that product's alert slot (after the
-    configuration slot), which with the configuration slot versions the alerts. The
+    default window's alert set also bumps that row's alert slot (by warehouse group
+    and product: ``app.changes.alert_slot``), which with the configuration slot
+    versions the alerts (all of them, or one warehouse group's). The
     sum over a company only grows, and grows with every committed change, so it
     versions whatever is derived from that data (the low-stock alerts' ETag)
     without a hot row that every write of the company would queue on.

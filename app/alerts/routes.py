@@ -47,10 +47,19 @@ def version(company_id: int, args: dict, now: dt.datetime) -> tuple[list, bool]:
     change (it moves both versions).
     """
     today = now.date()
-    data_version, alert_version, as_of, next_until = changes.alert_versions(company_id, now)
+    warehouse_id = args.get("warehouse_id")
+    data_version, alert_version, as_of, next_until = changes.alert_versions(
+        company_id, now, warehouse_id
+    )
     lapse = next_until.isoformat() if next_until is not None else None
     if as_of == today and args["days"] <= STATE_DAYS:
-        return ["alerts", alert_version, lapse], queries.state_answers(args, as_of, today)
+        # scoped to the warehouse asked for: alerting writes elsewhere keep its 304s
+        scope = (
+            "alerts"
+            if warehouse_id is None
+            else f"alerts-of-group-{warehouse_id % changes.WAREHOUSE_GROUPS}"
+        )
+        return [scope, alert_version, lapse], queries.state_answers(args, as_of, today)
     return ["data", data_version, lapse], False
 
 

@@ -1,6 +1,7 @@
 """Low-stock alerts as the API shows them (the original keys are fixed: clients parse them)."""
 
 import datetime as dt
+import operator
 
 import marshmallow as ma
 from marshmallow import validate
@@ -224,39 +225,80 @@ CSV_COLUMNS = [
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value) -> object:
-    """A value as a CSV cell, written as the JSON writes it (amounts as their decimal
-    string, dates ISO 8601), empty for null; text that a spreadsheet would take for a
-    formula (a product named "=HYPERLINK(...)") gets a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"  # as the JSON writes it
-    if isinstance(value, str):
-        return "'" + value if value.startswith(FORMULA_STARTS) else value
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)  # int, Decimal: as the JSON's digits
+# how the cells are written, by column: as the JSON writes the values (amounts as
+# their decimal string, dates ISO 8601, booleans true/false), empty for null; the
+# csv module writes integers, amounts and null (as "") itself
+TEXT_COLUMNS = [
+    i
+    for i, c in enumerate(CSV_COLUMNS)
+    if c
+    in {
+        "product_name",
+        "sku",
+        "warehouse_name",
+        "threshold_source",
+        "product_type",
+        "urgency",
+        "supplier_name",
+        "supplier_contact_email",
+        "lead_time_source",
+        "acknowledged_by",
+        "acknowledgement_note",
+    }
+]
+TIME_COLUMNS = [
+    i
+    for i, c in enumerate(CSV_COLUMNS)
+    if c
+    in {"stockout_date", "reorder_by", "next_delivery_at", "acknowledged_at", "acknowledged_until"}
+]
+FLAG_COLUMNS = [i for i, c in enumerate(CSV_COLUMNS) if c == "covered"]
+_VALUES = operator.itemgetter(*CSV_COLUMNS)
+NO_SUPPLIER = {"supplier_id": None, "supplier_name": None, "supplier_contact_email": None}
+NO_ACKNOWLEDGEMENT = {
+    "acknowledgement_id": None,
+    "acknowledged_at": None,
+    "acknowledged_by": None,
+    "acknowledged_until": None,
+    "acknowledgement_note": None,
+}
 
 
 def csv_row(alert: dict) -> list:
-    """An alert (``app.alerts.queries.derive``) as one CSV line, the supplier's fields in
-    three columns. Written by hand, not through ``AlertSchema``: a marshmallow dump
-    per row was most of the export's time."""
-    supplier = alert["supplier"] or {}
-    acknowledgement = alert["acknowledgement"] or {}
-    flat = (
-        alert
-        | {f"supplier_{key}": value for key, value in supplier.items()}
-        | {
-            "acknowledgement_id": acknowledgement.get("id"),
-            "acknowledged_at": acknowledgement.get("acknowledged_at"),
-            "acknowledged_by": acknowledgement.get("acknowledged_by"),
-            "acknowledged_until": acknowledgement.get("until"),
-            "acknowledgement_note": acknowledgement.get("note"),
-        }
-    )
-    return [_cell(flat.get(column)) for column in CSV_COLUMNS]
+    """An alert (``app.alerts.queries.derive``) as one CSV line, the supplier's and the
+    acknowledgement's fields in columns of their own. Written by hand, column types
+    known in advance, not through ``AlertSchema``: a marshmallow dump (or a
+    conversion per cell) per row was most of the export's time. Text that a
+    spreadsheet would take for a formula (a product named "=HYPERLINK(...)") gets a
+    leading apostrophe."""
+    flat = dict(alert)
+    supplier = alert["supplier"]
+    if supplier is None:
+        flat.update(NO_SUPPLIER)
+    else:
+        flat["supplier_id"] = supplier["id"]
+        flat["supplier_name"] = supplier["name"]
+        flat["supplier_contact_email"] = supplier["contact_email"]
+    acknowledgement = alert["acknowledgement"]
+    if acknowledgement is None:
+        flat.update(NO_ACKNOWLEDGEMENT)
+    else:
+        flat["acknowledgement_id"] = acknowledgement["id"]
+        flat["acknowledged_at"] = acknowledgement["acknowledged_at"]
+        flat["acknowledged_by"] = acknowledgement["acknowledged_by"]
+        flat["acknowledged_until"] = acknowledgement["until"]
+        flat["acknowledgement_note"] = acknowledgement["note"]
+    cells = list(_VALUES(flat))
+    for i in TEXT_COLUMNS:
+        text = cells[i]
+        if text and text.startswith(FORMULA_STARTS):
+            cells[i] = "'" + text
+    for i in TIME_COLUMNS:
+        if cells[i] is not None:
+            cells[i] = cells[i].isoformat()
+    for i in FLAG_COLUMNS:
+        cells[i] = "true" if cells[i] else "false"
+    return cells
 
 
 class AcknowledgedUntil(UtcDateTime):
