@@ -530,6 +530,12 @@ UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num 
 
 -- Running upgrade 0009 -> 0010
 
+CREATE INDEX ix_webhook_deliveries_company_id_event_id ON webhook_deliveries (company_id, event_id);
+
+UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
+
+-- Running upgrade 0010 -> 0011
+
 CREATE TABLE alert_acknowledgements (
     id SERIAL NOT NULL,
     company_id INTEGER NOT NULL,
@@ -552,7 +558,7 @@ CREATE TABLE alert_acknowledgements (
 
 CREATE INDEX ix_alert_acknowledgements_company_id_until ON alert_acknowledgements (company_id, until);
 
-UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
 
 COMMIT;
 

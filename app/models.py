@@ -740,6 +740,8 @@ class WebhookDelivery(db.Model):
         # the worker's due work, and an endpoint's listing
         sa.Index(None, "status", "next_attempt_at"),
         sa.Index(None, "company_id", "endpoint_id", "id"),
+        # pruning: an event with no delivery left, and the foreign key's check
+        sa.Index(None, "company_id", "event_id"),
         sa.Index(
             "ix_webhook_deliveries_pending_order",
             "company_id",

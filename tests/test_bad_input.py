@@ -221,6 +221,19 @@ class World:
         )["id"]
 
     @cached_property
+    def webhook(self) -> int:
+        """A webhook endpoint (its url may be changed)."""
+        body = {"url": "https://hooks.example.com/in", "events": ["stock.low"]}
+        return self.create("/api/webhooks", body)["id"]
+
+    @cached_property
+    def delivery(self) -> int:
+        """A delivery of ``webhook`` (a queued ping)."""
+        response = self.client.post(f"/api/webhooks/{self.webhook}/test", headers=self.headers)
+        assert response.status_code == 202, response.json
+        return response.json["delivery_id"]
+
+    @cached_property
     def key(self) -> int:
         return self.client.get("/api/api-keys", headers=self.headers).json[0]["id"]
 
@@ -376,6 +389,17 @@ VALID_BODIES: dict[str, Callable[[World], object]] = {
                 "initial_stock": [{"warehouse_id": w.warehouse2, "quantity": 5}],
             }
         ]
+    },
+    "POST /api/webhooks": lambda w: {
+        "url": "https://hooks.example.com/stockflow?source=erp",
+        "events": ["stock.low", "stock.out"],
+        "description": "ERP",
+    },
+    "PATCH /api/webhooks/{webhook_id}": lambda w: {
+        "url": "https://erp.example.com/in",
+        "events": ["stock.recovered"],
+        "description": "ERP",
+        "enabled": True,
     },
     "POST /api/stock/adjustments": lambda w: {
         "product_id": w.product,
