@@ -106,6 +106,7 @@ LAST_DAY = (dt.date.max - dt.date(1970, 1, 1)).days
 DELIVERY_DAYS = {
     "/*next_delivery_day*/": "MIN(o.expected_at)",
     "/*special_delivery_day*/": "special.next_delivery_at",
+    "/*supply_delivery_day*/": "supply.next_delivery_at",
 }
 DELIVERY_DAY_SQL = {
     "postgresql": "CAST(floor(extract(epoch FROM {at}) / 86400) AS BIGINT)",
@@ -320,13 +321,28 @@ DAYS_LEFT = f"(CAST(i.quantity AS BIGINT) * {STATE_DAYS}) / NULLIF(i.window_sale
 
 
 def _state_alerts(covered) -> str:
-    """The maintained path's alerts, as a subquery ``alerts``."""
+    """The maintained path's alerts, as a subquery ``alerts``; with ?covered=true,
+    started from what is on order (``OPEN_SUPPLY``: few rows, whatever the alerts)
+    rather than walking the alert index to the page's last covered row."""
+    supply, coverage = "", _coverage("i", "i.quantity", "i.alert_threshold", DAYS_LEFT, covered)
+    if covered:
+        supply = f"""JOIN {OPEN_SUPPLY}
+        ON supply.product_id = i.product_id AND supply.warehouse_id = i.warehouse_id"""
+        coverage = _covers(
+            "i.quantity",
+            "i.alert_threshold",
+            DAYS_LEFT,
+            "supply.on_order",
+            "supply.next_delivery_at",
+            "/*supply_delivery_day*/",
+        )
     return f"""(
     SELECT i.product_id, i.warehouse_id, i.quantity AS current_stock,
            i.window_sales AS units_sold, {SORT_KEY} AS days_until_stockout
     FROM inventory i
     JOIN products p ON p.company_id = i.company_id AND p.id = i.product_id
     JOIN warehouses w ON w.company_id = i.company_id AND w.id = i.warehouse_id
+    {supply}
     WHERE i.company_id = :company_id
       AND i.quantity < i.alert_threshold AND i.window_sales > 0  -- the index's rows
       AND p.archived_at IS NULL AND NOT p.is_bundle
@@ -335,7 +351,7 @@ def _state_alerts(covered) -> str:
       AND (:product_type IS NULL OR p.product_type = :product_type)
       AND {SUPPLIED_BY}
       AND {_not_hidden("i", "i.quantity", DAYS_LEFT)}
-      AND {_coverage("i", "i.quantity", "i.alert_threshold", DAYS_LEFT, covered)}
+      AND {coverage}
 ) AS alerts"""
 
 
