@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import secrets
 
-import sqlalchemy as sa
 from flask import current_app, g, request
 
 from app.errors import Problem, problem_type_uri
@@ -55,17 +54,30 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
+# the lookup of every API request, as the driver takes it (psycopg2's and sqlite3's
+# named parameters): the same SELECT as sa.select(ApiKey.company_id, ApiKey.key_hash)
+# .where(prefix == :prefix, revoked_at IS NULL), without building and compiling it
+# each time (a fifth of a single write's Python time went there)
+KEY_LOOKUP = {
+    style: f"SELECT company_id, key_hash FROM {ApiKey.__tablename__} "
+    f"WHERE prefix = {placeholder} AND revoked_at IS NULL"
+    for style, placeholder in (("postgresql", "%(prefix)s"), ("sqlite", ":prefix"))
+}
+
+
 def company_for_key(token: str) -> int | None:
-    """The company of a valid, unrevoked key, else None."""
+    """The company of a valid, unrevoked key, else None.
+
+    Looked up on every request, in the request's transaction: a revoked key stops
+    working with the next request after the revocation commits."""
     parts = token.split("_")
     # a key is printable ASCII; anything else (a NUL, which PostgreSQL refuses in
     # text) never reaches the database
     if len(parts) < 3 or parts[0] != KEY_PREFIX or not (token.isascii() and token.isprintable()):
         return None
-    row = db.session.execute(
-        sa.select(ApiKey.company_id, ApiKey.key_hash).where(
-            ApiKey.prefix == parts[1], ApiKey.revoked_at.is_(None)
-        )
+    connection = db.session.connection()
+    row = connection.exec_driver_sql(
+        KEY_LOOKUP[connection.dialect.name], {"prefix": parts[1]}
     ).first()
     # compare even when the prefix is unknown, so timing says nothing either way
     expected = row.key_hash if row else "0" * 64

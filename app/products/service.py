@@ -24,7 +24,8 @@ def _flush_catching_duplicate_sku(sku: str) -> None:
 
 
 def create_product(company_id: int, data: dict) -> Product:
-    """A new product with its opening stock and one ``initial`` ledger row per warehouse.
+    """A new product with its opening stock and one ``initial`` ledger row per warehouse,
+    its ``stock`` set as ``attach_stock`` would.
 
     The SKU's uniqueness is decided by the database's constraint, so two
     concurrent creates of one SKU cannot both succeed. The warehouses are locked
@@ -46,7 +47,13 @@ def create_product(company_id: int, data: dict) -> Product:
     product = Product(company_id=company_id, **data)
     db.session.add(product)
     _flush_catching_duplicate_sku(data["sku"])
-    stock.initial_stock(company_id, product.id, initial_stock)
+    entries = stock.initial_stock(company_id, product.id, initial_stock)
+    # its stock is what the opening stock left (a new bundle has no components, so
+    # none): what attach_stock would read back, without the query
+    product.stock = [
+        {"warehouse_id": level["warehouse_id"], "quantity": level["quantity"]}
+        for level in stock.resulting_levels(entries)
+    ]
     return product
 
 
