@@ -17,6 +17,7 @@ from flask import current_app, g, request
 from app.errors import Problem, problem_type_uri
 from app.extensions import db
 from app.models import ApiKey
+from app.oneshot import own_transaction
 
 KEY_PREFIX = "sf"
 
@@ -68,7 +69,7 @@ KEY_LOOKUP = {
 def company_for_key(token: str) -> int | None:
     """The company of a valid, unrevoked key, else None.
 
-    Looked up on every request, in the request's transaction: a revoked key stops
+    Looked up on every request, reading what is committed: a revoked key stops
     working with the next request after the revocation commits."""
     parts = token.split("_")
     # a key is printable ASCII; anything else (a NUL, which PostgreSQL refuses in
@@ -76,9 +77,12 @@ def company_for_key(token: str) -> int | None:
     if len(parts) < 3 or parts[0] != KEY_PREFIX or not (token.isascii() and token.isprintable()):
         return None
     connection = db.session.connection()
-    row = connection.exec_driver_sql(
-        KEY_LOOKUP[connection.dialect.name], {"prefix": parts[1]}
-    ).first()
+    # a read of its own: no BEGIN round trip, and a single-statement write after it can
+    # still be its own transaction (app.oneshot)
+    with own_transaction(connection):
+        row = connection.exec_driver_sql(
+            KEY_LOOKUP[connection.dialect.name], {"prefix": parts[1]}
+        ).first()
     # compare even when the prefix is unknown, so timing says nothing either way
     expected = row.key_hash if row else "0" * 64
     if hmac.compare_digest(expected, hash_key(token)) and row is not None:

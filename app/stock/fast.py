@@ -51,6 +51,7 @@ from app.models import (
     Warehouse,
     write_time,
 )
+from app.oneshot import own_transaction
 from app.stock import service
 
 # PostgreSQL: everything in one statement (psycopg2's pyformat parameters)
@@ -101,6 +102,15 @@ FROM moved, entry
 """
 
 
+# as its own transaction: only a sale that leaves the row neither low nor empty
+SALE_ALONE_POSTGRESQL = SALE_POSTGRESQL.replace(
+    "AND quantity >= %(quantity)s",
+    "AND quantity >= %(quantity)s AND quantity - %(quantity)s >= alert_threshold"
+    " AND quantity > %(quantity)s",
+)
+assert SALE_ALONE_POSTGRESQL != SALE_POSTGRESQL
+
+
 @dataclasses.dataclass
 class Entry:
     """A ledger row as the API shows it (the fields of ``LedgerEntrySchema``)."""
@@ -144,29 +154,36 @@ def sell(company_id: int, data: dict) -> list:
 
 
 def _sell_postgresql(company_id: int, data: dict) -> list[Entry] | None:
-    """One statement; None when it did not apply (it then changed nothing)."""
+    """One statement; None when it did not apply (it then changed nothing).
+
+    When the request has no transaction open (no ``Idempotency-Key`` was claimed),
+    the statement is its own transaction (``app.oneshot``): the inventory row is
+    locked only while it runs. That variant applies only to a sale that leaves the
+    row above its threshold and above zero, so a sale that makes a row low or empty,
+    whose change the alerts (and whatever reacts to a crossed threshold) must see in
+    the same transaction, runs inside the request's transaction instead."""
     product_id, warehouse_id, quantity = data["product_id"], data["warehouse_id"], data["quantity"]
     occurred_at = data.get("occurred_at")
     operation_id = str(uuid.uuid4())
-    row = (
-        db.session.connection()
-        .exec_driver_sql(
-            SALE_POSTGRESQL,
-            {
-                "company": company_id,
-                "product": product_id,
-                "warehouse": warehouse_id,
-                "quantity": quantity,
-                "occurred_at": occurred_at,
-                "operation_id": operation_id,
-                "reference": data.get("reference"),
-                "note": data.get("note"),
-                "stock_slot": product_id % changes.STOCK_SLOTS,
-                "alert_slot": changes.ALERT_SLOTS[product_id % changes.STOCK_SLOTS],
-            },
-        )
-        .first()
-    )
+    params = {
+        "company": company_id,
+        "product": product_id,
+        "warehouse": warehouse_id,
+        "quantity": quantity,
+        "occurred_at": occurred_at,
+        "operation_id": operation_id,
+        "reference": data.get("reference"),
+        "note": data.get("note"),
+        "stock_slot": product_id % changes.STOCK_SLOTS,
+        "alert_slot": changes.ALERT_SLOTS[product_id % changes.STOCK_SLOTS],
+    }
+    connection = db.session.connection()
+    row = None
+    with own_transaction(connection) as alone:
+        if alone:
+            row = connection.exec_driver_sql(SALE_ALONE_POSTGRESQL, params).first()
+    if row is None:
+        row = connection.exec_driver_sql(SALE_POSTGRESQL, params).first()
     if row is None:
         return None
     entry_id, occurred, recorded, after, threshold, sold = row
