@@ -31,6 +31,12 @@ def alerts_changed(product_ids) -> None:
     g.setdefault("change_slots", set()).update(ALERT_SLOTS[p % STOCK_SLOTS] for p in product_ids)
 
 
+def counted(slot: int) -> None:
+    """Say that this request's statement has bumped this slot itself (a write of one
+    statement, app.oneshot): ``bump`` leaves it out."""
+    g.setdefault("counted_slots", set()).add(slot)
+
+
 def only_stock() -> None:
     """Say that this request is a stock operation: it changes no configuration."""
     g.only_stock = True
@@ -46,6 +52,7 @@ def bump(company_id: int) -> None:
     slots = set(g.pop("change_slots", set()))
     if not g.pop("only_stock", False):
         slots.add(CONFIG_SLOT)
+    slots -= g.pop("counted_slots", set())
     if not slots:
         return
     # one multi-row upsert (a batch touches up to 16 stock and 16 alert slots): its rows
