@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 
-from app import changes
+from app import changes, prepared
 from app.errors import conflict, field_error
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
@@ -59,6 +59,21 @@ SELECT * FROM product
 """
 
 
+CREATE = prepared.Statement(
+    "stockflow_create_product",
+    CREATE_POSTGRESQL,
+    {
+        "company": "integer",
+        "name": "text",
+        "sku": "text",
+        "price": "numeric",
+        "product_type": "text",
+        "low_stock_threshold": "integer",
+        "is_bundle": "boolean",
+    },
+)
+
+
 def _create_in_one_statement(company_id: int, data: dict) -> SimpleNamespace:
     """The product as ``ProductSchema`` shows it; its own transaction when the request
     has none open (app.oneshot)."""
@@ -74,7 +89,7 @@ def _create_in_one_statement(company_id: int, data: dict) -> SimpleNamespace:
     }
     try:
         with own_transaction(connection):
-            row = connection.exec_driver_sql(CREATE_POSTGRESQL, params).one()
+            row = prepared.execute(connection, CREATE, params).one()
     except sa.exc.IntegrityError as error:
         if violated_constraint(error) == "uq_products_company_id_sku":
             raise _duplicate_sku(data["sku"]) from error

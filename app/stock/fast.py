@@ -39,7 +39,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from app import changes
+from app import changes, prepared
 from app.extensions import db
 from app.metrics import pending_ledger_rows
 from app.models import (
@@ -109,6 +109,22 @@ SALE_ALONE_POSTGRESQL = SALE_POSTGRESQL.replace(
     " AND quantity > %(quantity)s",
 )
 assert SALE_ALONE_POSTGRESQL != SALE_POSTGRESQL
+
+
+SALE_TYPES = {
+    "company": "integer",
+    "product": "integer",
+    "warehouse": "integer",
+    "quantity": "integer",
+    "occurred_at": "timestamptz",
+    "operation_id": "text",
+    "reference": "text",
+    "note": "text",
+    "stock_slot": "integer",
+    "alert_slot": "integer",
+}
+SALE = prepared.Statement("stockflow_sale", SALE_POSTGRESQL, SALE_TYPES)
+SALE_ALONE = prepared.Statement("stockflow_sale_alone", SALE_ALONE_POSTGRESQL, SALE_TYPES)
 
 
 @dataclasses.dataclass
@@ -181,9 +197,9 @@ def _sell_postgresql(company_id: int, data: dict) -> list[Entry] | None:
     row = None
     with own_transaction(connection) as alone:
         if alone:
-            row = connection.exec_driver_sql(SALE_ALONE_POSTGRESQL, params).first()
+            row = prepared.execute(connection, SALE_ALONE, params).first()
     if row is None:
-        row = connection.exec_driver_sql(SALE_POSTGRESQL, params).first()
+        row = prepared.execute(connection, SALE, params).first()
     if row is None:
         return None
     entry_id, occurred, recorded, after, threshold, sold = row
