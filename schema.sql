@@ -447,5 +447,86 @@ ALTER TABLE inventory_ledger ADD CONSTRAINT fk_inventory_ledger_purchase_orders 
 
 UPDATE alembic_version SET version_num='0008' WHERE alembic_version.version_num = '0007';
 
+-- Running upgrade 0008 -> 0009
+
+CREATE TABLE events (
+    id BIGSERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    uid VARCHAR(36) NOT NULL,
+    type VARCHAR(40) NOT NULL,
+    product_id INTEGER,
+    warehouse_id INTEGER,
+    occurred_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    payload TEXT NOT NULL,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_events PRIMARY KEY (company_id, id),
+    CONSTRAINT ck_events_type_known CHECK (type IN ('stock.low', 'stock.out', 'stock.recovered', 'purchase_order.received', 'alert.acknowledged', 'ping')),
+    CONSTRAINT fk_events_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT uq_events_company_id_uid UNIQUE (company_id, uid)
+);
+
+CREATE INDEX ix_events_created_at ON events (created_at);
+
+CREATE TABLE webhook_endpoints (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    url VARCHAR(2048) NOT NULL,
+    description VARCHAR(500),
+    events TEXT NOT NULL,
+    enabled BOOLEAN DEFAULT true NOT NULL,
+    secret_salt VARCHAR(64) NOT NULL,
+    disabled_reason TEXT,
+    disabled_at TIMESTAMP WITH TIME ZONE,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_webhook_endpoints PRIMARY KEY (company_id, id),
+    CONSTRAINT fk_webhook_endpoints_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE
+);
+
+CREATE TABLE webhook_deliveries (
+    id BIGSERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    endpoint_id INTEGER NOT NULL,
+    event_id BIGINT NOT NULL,
+    ordering_key VARCHAR(64),
+    status VARCHAR(16) DEFAULT 'pending' NOT NULL,
+    attempts INTEGER DEFAULT '0' NOT NULL,
+    next_attempt_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    last_attempt_at TIMESTAMP WITH TIME ZONE,
+    last_status_code INTEGER,
+    last_error TEXT,
+    delivered_at TIMESTAMP WITH TIME ZONE,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
+    CONSTRAINT pk_webhook_deliveries PRIMARY KEY (company_id, id),
+    CONSTRAINT ck_webhook_deliveries_status_known CHECK (status IN ('pending', 'succeeded', 'failed')),
+    CONSTRAINT fk_webhook_deliveries_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT fk_webhook_deliveries_webhook_endpoints FOREIGN KEY(company_id, endpoint_id) REFERENCES webhook_endpoints (company_id, id) ON DELETE CASCADE,
+    CONSTRAINT fk_webhook_deliveries_company_id_event_id_events FOREIGN KEY(company_id, event_id) REFERENCES events (company_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_webhook_deliveries_status_next_attempt_at ON webhook_deliveries (status, next_attempt_at);
+
+CREATE INDEX ix_webhook_deliveries_company_id_endpoint_id_id ON webhook_deliveries (company_id, endpoint_id, id);
+
+CREATE INDEX ix_webhook_deliveries_pending_order ON webhook_deliveries (company_id, endpoint_id, ordering_key, id) WHERE status = 'pending';
+
+CREATE TABLE webhook_attempts (
+    id BIGSERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    delivery_id BIGINT NOT NULL,
+    attempted_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    status_code INTEGER,
+    duration_ms INTEGER,
+    error TEXT,
+    next_retry_at TIMESTAMP WITH TIME ZONE,
+    CONSTRAINT pk_webhook_attempts PRIMARY KEY (company_id, id),
+    CONSTRAINT fk_webhook_attempts_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT fk_webhook_attempts_webhook_deliveries FOREIGN KEY(company_id, delivery_id) REFERENCES webhook_deliveries (company_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_webhook_attempts_company_id_delivery_id_id ON webhook_attempts (company_id, delivery_id, id);
+
+UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
+
 COMMIT;
 

@@ -27,6 +27,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import auth, changes
 from app.errors import PROBLEM_MIMETYPE, Problem, ProblemSchema, problem_type_uri
+from app.events import outbox
 from app.extensions import db
 from app.models import IdempotencyKey
 from app.schemas import CONTROL_CHARACTER_MESSAGE, Secret, has_control_character
@@ -361,6 +362,7 @@ def _stored_copy(response: Response, secrets: list[str]) -> tuple[str, dict[str,
 
 def _run_once(view, key: str | None, withheld: dict[int, list[str]], args, kwargs) -> Response:
     record = None
+    outbox.discard()  # notes of an attempt that was rolled back and is being retried
     # keys are per company; the operator's routes have none and ignore the header
     if key is not None and auth.authenticated():
         claimed = _claim_key(auth.current_company_id(), key, _fingerprint())
@@ -370,8 +372,10 @@ def _run_once(view, key: str | None, withheld: dict[int, list[str]], args, kwarg
     response = make_response(view(*args, **kwargs))
     if response.status_code >= 400:
         db.session.rollback()
+        outbox.discard()
         return response
     if auth.authenticated():
+        outbox.write_pending(auth.current_company_id())
         changes.bump(auth.current_company_id())
     if record is not None:
         body, headers = _stored_copy(response, withheld.get(response.status_code, []))

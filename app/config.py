@@ -15,6 +15,7 @@ DEFAULT_POOL_TIMEOUT_S = 5
 DEFAULT_BUNDLE_WORK_LIMIT = 5_000_000
 # an admin token shorter than this is a guessable one; production refuses it
 MIN_ADMIN_TOKEN_LENGTH = 24
+MIN_WEBHOOK_KEY_LENGTH = 32  # app/events/secrets.py
 
 
 class ConfigError(RuntimeError):
@@ -129,6 +130,12 @@ def check_config(config) -> None:
         )
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         raise ConfigError("STOCKFLOW_ENV=production needs DATABASE_URL (PostgreSQL)")
+    if len(config.get("STOCKFLOW_WEBHOOK_KEY") or "") < MIN_WEBHOOK_KEY_LENGTH:
+        raise ConfigError(
+            "STOCKFLOW_ENV=production needs STOCKFLOW_WEBHOOK_KEY set to a random value of "
+            f"at least {MIN_WEBHOOK_KEY_LENGTH} characters (webhook secrets derive from it; "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
 
 
 def load_config(instance_path: str) -> dict:
@@ -146,6 +153,10 @@ def load_config(instance_path: str) -> dict:
             for origin in os.environ.get("STOCKFLOW_CORS_ORIGINS", "").split(",")
             if origin.strip()
         ],
+        # webhook signing secrets derive from it (app/events/secrets.py)
+        "STOCKFLOW_WEBHOOK_KEY": os.environ.get("STOCKFLOW_WEBHOOK_KEY") or None,
+        # on-premise webhook receivers production may call (app/events/urls.py)
+        "STOCKFLOW_WEBHOOK_ALLOWED_HOSTS": os.environ.get("STOCKFLOW_WEBHOOK_ALLOWED_HOSTS", ""),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         # how often the dashboard page polls the alerts (seconds)
         "STOCKFLOW_DASHBOARD_POLL_S": float(os.environ.get("STOCKFLOW_DASHBOARD_POLL_S", "15")),

@@ -649,6 +649,148 @@ class LeadTimeObservation(db.Model):
     observed_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime())
 
 
+EVENT_TYPES = (
+    "stock.low",
+    "stock.out",
+    "stock.recovered",
+    "purchase_order.received",
+    "alert.acknowledged",
+    "ping",
+)
+DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+
+
+class Event(db.Model):
+    """The transactional outbox: one row per event, written in the transaction of the
+    change that caused it (app/events/outbox.py), so a rolled-back change emits
+    nothing and a committed one always does. ``payload`` is the JSON body exactly as
+    it is delivered (and signed), so every attempt sends the same bytes."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
+        sa.UniqueConstraint("company_id", "uid"),
+        sa.CheckConstraint(
+            "type IN (" + ", ".join(f"'{t}'" for t in EVENT_TYPES) + ")", name="type_known"
+        ),
+        # pruning (app/events/worker.py)
+        sa.Index(None, "created_at"),
+    )
+
+    id: so.Mapped[int] = surrogate_id("events", BigIntId)
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    uid: so.Mapped[str] = so.mapped_column(sa.String(36))  # the public event id (a UUID)
+    type: so.Mapped[str] = so.mapped_column(sa.String(40))
+    product_id: so.Mapped[int | None]
+    warehouse_id: so.Mapped[int | None]
+    occurred_at: so.Mapped[dt.datetime] = so.mapped_column(
+        UTCDateTime(), server_default=sa.func.now()
+    )
+    payload: so.Mapped[str] = so.mapped_column(sa.Text())
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+
+
+class WebhookEndpoint(db.Model):
+    """Where a company wants its events POSTed, and which ones.
+
+    The signing secret is never stored: ``secret_salt`` and the server's key
+    (``STOCKFLOW_WEBHOOK_KEY``) derive it (app/events/secrets.py), so a copy of the
+    database alone cannot sign."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (sa.PrimaryKeyConstraint("company_id", "id"),)
+
+    id: so.Mapped[int] = surrogate_id("webhook_endpoints")
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    url: so.Mapped[str] = so.mapped_column(sa.String(2048))
+    description: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    events: so.Mapped[str] = so.mapped_column(sa.Text())  # a JSON array of event types
+    enabled: so.Mapped[bool] = so.mapped_column(server_default=sa.true())
+    secret_salt: so.Mapped[str] = so.mapped_column(sa.String(64))
+    disabled_reason: so.Mapped[str | None] = so.mapped_column(sa.Text())
+    disabled_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+    updated_at: so.Mapped[dt.datetime] = so.mapped_column(
+        UTCDateTime(), server_default=sa.func.now(), onupdate=sa.func.now()
+    )
+
+
+class WebhookDelivery(db.Model):
+    """One event owed to one endpoint, until it is delivered or given up on.
+
+    ``ordering_key`` (``product_id:warehouse_id``) keeps one row's events in order per
+    endpoint: a delivery is not attempted while an earlier one of the same key and
+    endpoint is pending. A claimed delivery's ``next_attempt_at`` is its lease: a
+    worker that dies mid-delivery leaves it due again when the lease ends."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
+        tenant_fk(
+            ["endpoint_id"],
+            "webhook_endpoints",
+            ondelete="CASCADE",
+            name="fk_webhook_deliveries_webhook_endpoints",
+        ),
+        tenant_fk(["event_id"], "events", ondelete="CASCADE"),
+        sa.CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in DELIVERY_STATUSES) + ")",
+            name="status_known",
+        ),
+        # the worker's due work, and an endpoint's listing
+        sa.Index(None, "status", "next_attempt_at"),
+        sa.Index(None, "company_id", "endpoint_id", "id"),
+        sa.Index(
+            "ix_webhook_deliveries_pending_order",
+            "company_id",
+            "endpoint_id",
+            "ordering_key",
+            "id",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        ),
+    )
+
+    id: so.Mapped[int] = surrogate_id("webhook_deliveries", BigIntId)
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    endpoint_id: so.Mapped[int]
+    event_id: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    ordering_key: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), server_default="pending")
+    attempts: so.Mapped[int] = so.mapped_column(server_default="0")
+    next_attempt_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime())
+    last_attempt_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+    last_status_code: so.Mapped[int | None]
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text())
+    delivered_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+    created_at: so.Mapped[dt.datetime] = created_at_column()
+
+
+class WebhookAttempt(db.Model):
+    """One HTTP attempt of a delivery: what came back, how long it took, what next."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
+        tenant_fk(
+            ["delivery_id"],
+            "webhook_deliveries",
+            ondelete="CASCADE",
+            name="fk_webhook_attempts_webhook_deliveries",
+        ),
+        sa.Index(None, "company_id", "delivery_id", "id"),
+    )
+
+    id: so.Mapped[int] = surrogate_id("webhook_attempts", BigIntId)
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    delivery_id: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    attempted_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime())
+    status_code: so.Mapped[int | None]
+    duration_ms: so.Mapped[int | None]
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text())
+    next_retry_at: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+
+
 class ChangeCounter(db.Model):
     """How many committed writes touched a slice of a company's data.
 

@@ -64,6 +64,11 @@ def test_compose_refuses_to_start_without_the_secrets(tmp_path):
     result = compose_config(tmp_path, {"POSTGRES_PASSWORD": "pw"})
     assert result.returncode != 0
     assert "set STOCKFLOW_ADMIN_TOKEN in .env" in result.stderr
+    result = compose_config(
+        tmp_path, {"POSTGRES_PASSWORD": "pw", "STOCKFLOW_ADMIN_TOKEN": STRONG_TOKEN}
+    )
+    assert result.returncode != 0
+    assert "set STOCKFLOW_WEBHOOK_KEY in .env" in result.stderr
 
 
 def test_env_example_sets_no_working_secret(tmp_path):
@@ -72,7 +77,11 @@ def test_env_example_sets_no_working_secret(tmp_path):
         if line.strip() and not line.lstrip().startswith("#"):
             name, _, value = line.partition("=")
             values[name.strip()] = value.strip()
-    assert values == {"POSTGRES_PASSWORD": "", "STOCKFLOW_ADMIN_TOKEN": ""}
+    assert values == {
+        "POSTGRES_PASSWORD": "",
+        "STOCKFLOW_ADMIN_TOKEN": "",
+        "STOCKFLOW_WEBHOOK_KEY": "",
+    }
     assert "change-me" not in (ROOT / ".env.example").read_text()
     # copied to .env as it is, compose refuses it
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
@@ -82,7 +91,12 @@ def test_env_example_sets_no_working_secret(tmp_path):
 def test_compose_file_is_valid_and_fixes_the_first_start_findings(tmp_path):
     password = "p@ss%w0rd:/"
     result = compose_config(
-        tmp_path, {"POSTGRES_PASSWORD": password, "STOCKFLOW_ADMIN_TOKEN": STRONG_TOKEN}
+        tmp_path,
+        {
+            "POSTGRES_PASSWORD": password,
+            "STOCKFLOW_ADMIN_TOKEN": STRONG_TOKEN,
+            "STOCKFLOW_WEBHOOK_KEY": STRONG_TOKEN,
+        },
     )
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
@@ -251,6 +265,7 @@ def test_the_entrypoint_migrates_serves_and_passes_its_health_check(scratch_data
         "POSTGRES_PASSWORD": "p@ss%w0rd:/#?",
         "POSTGRES_DB": url.database,
         "STOCKFLOW_ADMIN_TOKEN": STRONG_TOKEN,
+        "STOCKFLOW_WEBHOOK_KEY": STRONG_TOKEN,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "2",

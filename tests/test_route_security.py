@@ -672,6 +672,7 @@ def test_production_refuses_to_start_without_a_long_admin_token(token):
             {
                 "STOCKFLOW_ENV": "production",
                 "STOCKFLOW_ADMIN_TOKEN": token,
+                "STOCKFLOW_WEBHOOK_KEY": secrets.token_urlsafe(48),
                 "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
             }
         )
@@ -688,11 +689,25 @@ def test_production_refuses_to_start_on_sqlite(tmp_path):
         )
 
 
+@pytest.mark.parametrize("key", [None, "x" * 31], ids=["unset", "31-chars"])
+def test_production_refuses_to_start_without_a_long_webhook_key(key):
+    with pytest.raises(ConfigError, match="STOCKFLOW_WEBHOOK_KEY"):
+        create_app(
+            {
+                "STOCKFLOW_ENV": "production",
+                "STOCKFLOW_ADMIN_TOKEN": secrets.token_urlsafe(32),
+                "STOCKFLOW_WEBHOOK_KEY": key,
+                "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
+            }
+        )
+
+
 def test_production_starts_with_a_long_admin_token_on_postgresql():
     application = create_app(
         {
             "STOCKFLOW_ENV": "production",
             "STOCKFLOW_ADMIN_TOKEN": secrets.token_urlsafe(32),
+            "STOCKFLOW_WEBHOOK_KEY": secrets.token_urlsafe(48),
             "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
         }
     )
@@ -729,7 +744,11 @@ def test_the_wsgi_module_exits_non_zero_in_production_without_an_admin_token():
             timeout=120,
         )
 
-    env = wsgi_env(STOCKFLOW_ENV="production", DATABASE_URL=POSTGRES_URL)
+    env = wsgi_env(
+        STOCKFLOW_ENV="production",
+        DATABASE_URL=POSTGRES_URL,
+        STOCKFLOW_WEBHOOK_KEY=secrets.token_urlsafe(48),
+    )
     result = import_wsgi(env)
     assert result.returncode != 0
     assert "ConfigError" in result.stderr and "STOCKFLOW_ADMIN_TOKEN" in result.stderr
@@ -749,6 +768,7 @@ def test_gunicorn_refuses_to_boot_in_production_without_an_admin_token(tmp_path)
     env = wsgi_env(
         STOCKFLOW_ENV="production",
         DATABASE_URL=POSTGRES_URL,
+        STOCKFLOW_WEBHOOK_KEY=secrets.token_urlsafe(48),
         GUNICORN_BIND=f"127.0.0.1:{free_port()}",
         GUNICORN_WORKERS="1",
     )

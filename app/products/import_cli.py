@@ -11,6 +11,7 @@ import marshmallow as ma
 
 from app import changes
 from app.errors import Problem, flatten_messages
+from app.events import outbox
 from app.extensions import db
 from app.models import Company
 from app.products import importing
@@ -91,7 +92,9 @@ def run(path: str, company_id: int, chunk: int, dry_run: bool) -> None:
             if dry_run:
                 db.session.rollback()
             else:
-                changes.bump(company_id)  # what a request's transaction does before it commits
+                # what a request's transaction does before it commits
+                outbox.write_pending(company_id)
+                changes.bump(company_id)
                 db.session.commit()
             for name in summary:
                 summary[name] += result[name]

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from app.alerts.queries import low_stock_alerts
 from app.errors import Problem, conflict, not_found, problem_type_uri
+from app.events import outbox
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
 from app.models import (
@@ -331,6 +332,29 @@ def receive(company_id: int, order_id: int, data: dict) -> PurchaseOrder:
         order.received_at = write_time()
     order.updated_at = write_time()
     db.session.flush()
+    outbox.emit(
+        "purchase_order.received",
+        {
+            "purchase_order": {
+                "id": order.id,
+                "status": order.status,
+                "reference": order.reference,
+                "supplier_id": order.supplier_id,
+                "warehouse_id": order.warehouse_id,
+            },
+            "received": [
+                {"product_id": p, "quantity": quantity} for p, quantity in sorted(arriving.items())
+            ],
+            "lines": [
+                {
+                    "product_id": line.product_id,
+                    "quantity_ordered": line.quantity_ordered,
+                    "quantity_received": line.quantity_received,
+                }
+                for line in sorted(lines.values(), key=lambda line: line.product_id)
+            ],
+        },
+    )
     return order
 
 

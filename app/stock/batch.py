@@ -33,6 +33,7 @@ from app import bulk
 from app.bundles import queries as bundles
 from app.changes import alerts_changed, stock_changed
 from app.errors import Problem, problem_type_uri
+from app.events import outbox
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
 from app.models import Inventory, Product, Supplier, Warehouse, window_start, write_time
@@ -129,6 +130,7 @@ def apply(company_id: int, operations: list[dict]) -> dict:
     window_sales = _window_sales(entries, kept, now)
     _write_levels(company_id, levels, window_sales, rows)
     written = _write_ledger(company_id, operation_id, now, entries)
+    _note_levels(company_id, rows, kept, levels, window_sales)
     stock_changed({p for _, p in rows})
     # the alert version moves for rows that were, or now are, low and sold in the window
     alerts_changed(
@@ -312,6 +314,31 @@ def _lock(company_id: int, rows: list[tuple[int, int]]) -> tuple[dict, dict[tupl
                 Inventory.alert_threshold == THRESHOLD_PENDING,
             )
     return levels, kept
+
+
+def _note_levels(company_id: int, rows, kept: dict[tuple, Kept], levels, window_sales) -> None:
+    """Each touched row's level before and after the batch, for the outbox: one event
+    per crossing, never one per item. A row the batch created reads its threshold,
+    which ``_lock`` computed in the database, back (one statement, only then)."""
+    new = sorted({p for w, p in rows if kept[(w, p)].threshold == THRESHOLD_PENDING})
+    thresholds = {}
+    for chunk in bulk.chunks(new):
+        thresholds.update(
+            {
+                (w, p): threshold
+                for w, p, threshold in db.session.execute(
+                    sa.select(
+                        Inventory.warehouse_id, Inventory.product_id, Inventory.alert_threshold
+                    ).where(Inventory.company_id == company_id, Inventory.product_id.in_(chunk))
+                )
+            }
+        )
+    for w, p in rows:
+        before = kept[(w, p)]
+        threshold = (
+            before.threshold if before.threshold != THRESHOLD_PENDING else thresholds[(w, p)]
+        )
+        outbox.level_changed(p, w, before.quantity, levels[(w, p)], threshold, window_sales[(w, p)])
 
 
 def _window_sales(entries, kept: dict[tuple, Kept], now: dt.datetime) -> dict[tuple, int]:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from app.bundles import queries as bundles
 from app.changes import alerts_changed, stock_changed
 from app.errors import Problem, conflict, field_error, problem_type_uri
+from app.events import outbox
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
 from app.models import (
@@ -78,7 +79,9 @@ def insufficient_stock(product_id: int, warehouse_id: int, available: int, wante
     )
 
 
-def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta: int) -> int:
+def _upsert_increment(
+    company_id: int, product_id: int, warehouse_id: int, delta: int, *, opening: bool = False
+) -> int:
     """Add ``delta`` (>= 0), creating the inventory row if needed; return the new level.
 
     A level may not pass the integer column's limit: the guard is part of the
@@ -89,6 +92,9 @@ def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta
     update takes the time the insert would have written).
 
     A new row has sold nothing: its window of alert sales starts today's.
+
+    Every level it moves is noted for the outbox, except a new product's ``opening``
+    stock (nothing crossed: the row starts there).
     """
     threshold = db.session.scalar(sa.select(threshold_of(company_id, product_id, warehouse_id)))
     insert = dialect_insert(Inventory).values(
@@ -119,6 +125,8 @@ def _upsert_increment(company_id: int, product_id: int, warehouse_id: int, delta
     quantity, threshold, sold = row
     if alerting(quantity - delta, threshold, sold):
         alerts_changed([product_id])
+    if not opening:
+        outbox.level_changed(product_id, warehouse_id, quantity - delta, quantity, threshold, sold)
     return quantity
 
 
@@ -175,6 +183,7 @@ def _conditional_decrement(
     # a lower level with at least the sales it had: it alerts now if it did before
     if alerting(quantity, threshold, sold):
         alerts_changed([product_id])
+    outbox.level_changed(product_id, warehouse_id, quantity + n, quantity, threshold, sold)
     return quantity
 
 
@@ -228,7 +237,11 @@ def _move(ctx: Context, changes: list[Change]) -> list[LedgerEntry]:
             after = _conditional_decrement(ctx.company_id, change, -change.delta, ctx.occurred_at)
         else:
             after = _upsert_increment(
-                ctx.company_id, change.product_id, change.warehouse_id, change.delta
+                ctx.company_id,
+                change.product_id,
+                change.warehouse_id,
+                change.delta,
+                opening=change.reason == "initial",
             )
         entries.append(_record(ctx, change, after))
     db.session.flush()
@@ -420,6 +433,7 @@ def _count(ctx: Context, product_id: int, warehouse_id: int, counted: int, expec
     ).one()
     if alerting(min(before, after), threshold, sold):
         alerts_changed([product_id])
+    outbox.level_changed(product_id, warehouse_id, before, after, threshold, sold)
     entry = _record(ctx, Change(product_id, warehouse_id, counted - before, "adjustment"), after)
     db.session.flush()
     return entry
