@@ -40,6 +40,7 @@ import uuid
 import sqlalchemy as sa
 
 from app import changes, prepared
+from app.events import outbox
 from app.extensions import db
 from app.metrics import pending_ledger_rows
 from app.models import (
@@ -148,18 +149,6 @@ class Entry:
     purchase_order_id: None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class LevelChange:
-    """What a stock change did to one inventory row (for hooks that react to levels)."""
-
-    product_id: int
-    warehouse_id: int
-    before: int
-    after: int
-    alert_threshold: int
-    window_sales: int
-
-
 def sell(company_id: int, data: dict) -> list:
     """A sale: in one statement when it applies, else by the general path."""
     if db.session.get_bind().dialect.name == "postgresql":
@@ -175,9 +164,10 @@ def _sell_postgresql(company_id: int, data: dict) -> list[Entry] | None:
     When the request has no transaction open (no ``Idempotency-Key`` was claimed),
     the statement is its own transaction (``app.oneshot``): the inventory row is
     locked only while it runs. That variant applies only to a sale that leaves the
-    row above its threshold and above zero, so a sale that makes a row low or empty,
-    whose change the alerts (and whatever reacts to a crossed threshold) must see in
-    the same transaction, runs inside the request's transaction instead."""
+    row at or above its threshold and above zero: it crosses no threshold, so the
+    outbox (app/events/outbox.py) has no event to write for it after the statement. A
+    sale that makes a row low or empty, whose ``stock.low``/``stock.out`` event must
+    commit with it, runs inside the request's transaction instead."""
     product_id, warehouse_id, quantity = data["product_id"], data["warehouse_id"], data["quantity"]
     occurred_at = data.get("occurred_at")
     operation_id = str(uuid.uuid4())
@@ -218,8 +208,9 @@ def _sell_postgresql(company_id: int, data: dict) -> list[Entry] | None:
         occurred_at=occurred if occurred_at is None else occurred_at,
         recorded_at=recorded,
     )
-    # the level this sale left: where a hook that reacts to level changes is called
-    LevelChange(product_id, warehouse_id, after + quantity, after, threshold, sold)
+    # as the general path notes it (app/stock/service.py, _conditional_decrement): a sale
+    # that ran as its own transaction crossed no threshold, so this emits nothing
+    outbox.level_changed(product_id, warehouse_id, after + quantity, after, threshold, sold)
     return [entry]
 
 
@@ -294,5 +285,5 @@ def _sell_sqlite(company_id: int, data: dict) -> list[Entry] | None:
         occurred_at=occurred if occurred_at is None else occurred_at,
         recorded_at=recorded,
     )
-    LevelChange(product_id, warehouse_id, after + quantity, after, threshold, sold)
+    outbox.level_changed(product_id, warehouse_id, after + quantity, after, threshold, sold)
     return [entry]
