@@ -78,6 +78,12 @@ def register_extensions(app: Flask) -> None:
     from app.schemas import PRODUCT_TYPE_MAX_LENGTH, PRODUCT_TYPE_PATTERN, Money, money_properties
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        from app import liveness
+
+        with app.app_context():
+            # before any other checkout listener (app.metrics counts checkouts)
+            liveness.install(db.engine)
     api.init_app(app)
     api.register_field(Money, "string", "decimal")
     api.ma_plugin.converter.add_attribute_function(money_properties)

@@ -12,8 +12,10 @@ import hashlib
 import hmac
 import secrets
 
+import sqlalchemy as sa
 from flask import current_app, g, request
 
+from app import liveness
 from app.errors import Problem, problem_type_uri
 from app.extensions import db
 from app.models import ApiKey
@@ -66,6 +68,17 @@ KEY_LOOKUP = {
 }
 
 
+def _key_row(prefix: str):
+    """The key's company and hash, if it is not revoked. A read of its own: no BEGIN
+    round trip, and a single-statement write after it can still be its own
+    transaction (app.oneshot)."""
+    connection = db.session.connection()
+    with own_transaction(connection):
+        return connection.exec_driver_sql(
+            KEY_LOOKUP[connection.dialect.name], {"prefix": prefix}
+        ).first()
+
+
 def company_for_key(token: str) -> int | None:
     """The company of a valid, unrevoked key, else None.
 
@@ -76,13 +89,15 @@ def company_for_key(token: str) -> int | None:
     # text) never reaches the database
     if len(parts) < 3 or parts[0] != KEY_PREFIX or not (token.isascii() and token.isprintable()):
         return None
-    connection = db.session.connection()
-    # a read of its own: no BEGIN round trip, and a single-statement write after it can
-    # still be its own transaction (app.oneshot)
-    with own_transaction(connection):
-        row = connection.exec_driver_sql(
-            KEY_LOOKUP[connection.dialect.name], {"prefix": parts[1]}
-        ).first()
+    try:
+        # the request's first statement checks its connection too (app.liveness)
+        with liveness.first_use():
+            row = _key_row(parts[1])
+    except sa.exc.DBAPIError as error:
+        if not liveness.dead_connection(error):
+            raise
+        db.session.rollback()  # let go of the dead connection
+        row = _key_row(parts[1])
     # compare even when the prefix is unknown, so timing says nothing either way
     expected = row.key_hash if row else "0" * 64
     if hmac.compare_digest(expected, hash_key(token)) and row is not None:
