@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # StockFlow developer commands. Needs only Python 3.11+; installs into ./.venv.
-#   ./dev.sh serve        start the API on the embedded SQLite database, migrated, with demo data
+#   ./dev.sh serve        start the API and the webhook worker on the embedded SQLite database,
+#                         migrated, with demo data
 #   ./dev.sh test [args]  run the whole test suite (SQLite; PostgreSQL with TEST_DATABASE_URL)
 #   ./dev.sh lint         ruff check and format check
 set -euo pipefail
@@ -33,7 +34,23 @@ serve)
     fi
     export GUNICORN_BIND=${GUNICORN_BIND:-127.0.0.1:${PORT:-8000}}
     echo "StockFlow on http://$GUNICORN_BIND  (API docs: http://$GUNICORN_BIND/api/docs)"
-    exec "$VENV/bin/gunicorn" -c gunicorn.conf.py wsgi:app
+    # the webhook worker runs beside the server and stops with it (by PID, whichever
+    # ends first or whatever stops serve: Ctrl-C, SIGTERM)
+    pids=()
+    stop_all() {
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        wait "${pids[@]}" 2>/dev/null || true
+    }
+    trap 'stop_all; exit 130' INT
+    trap 'stop_all; exit 143' TERM
+    "$VENV/bin/flask" --app wsgi worker &
+    pids+=($!)
+    "$VENV/bin/gunicorn" -c gunicorn.conf.py wsgi:app &
+    pids+=($!)
+    status=0
+    wait "${pids[1]}" || status=$?
+    stop_all
+    exit "$status"
     ;;
 test)
     shift

@@ -508,6 +508,8 @@ CREATE INDEX ix_webhook_deliveries_status_next_attempt_at ON webhook_deliveries 
 
 CREATE INDEX ix_webhook_deliveries_company_id_endpoint_id_id ON webhook_deliveries (company_id, endpoint_id, id);
 
+CREATE INDEX ix_webhook_deliveries_company_id_event_id ON webhook_deliveries (company_id, event_id);
+
 CREATE INDEX ix_webhook_deliveries_pending_order ON webhook_deliveries (company_id, endpoint_id, ordering_key, id) WHERE status = 'pending';
 
 CREATE TABLE webhook_attempts (
@@ -527,6 +529,32 @@ CREATE TABLE webhook_attempts (
 CREATE INDEX ix_webhook_attempts_company_id_delivery_id_id ON webhook_attempts (company_id, delivery_id, id);
 
 UPDATE alembic_version SET version_num='0009' WHERE alembic_version.version_num = '0008';
+
+-- Running upgrade 0009 -> 0010
+
+CREATE TABLE alert_acknowledgements (
+    id SERIAL NOT NULL,
+    company_id INTEGER NOT NULL,
+    product_id INTEGER NOT NULL,
+    warehouse_id INTEGER NOT NULL,
+    until TIMESTAMP WITH TIME ZONE,
+    note TEXT,
+    acknowledged_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    api_key_id INTEGER,
+    acknowledged_by VARCHAR(100) NOT NULL,
+    level_at_ack INTEGER NOT NULL,
+    stockout_day_at_ack BIGINT,
+    CONSTRAINT pk_alert_acknowledgements PRIMARY KEY (company_id, id),
+    CONSTRAINT ck_alert_acknowledgements_level_at_ack_non_negative CHECK (level_at_ack >= 0),
+    CONSTRAINT fk_alert_acknowledgements_company_id_companies FOREIGN KEY(company_id) REFERENCES companies (id) ON DELETE CASCADE,
+    CONSTRAINT fk_alert_acknowledgements_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id),
+    CONSTRAINT fk_alert_acknowledgements_company_id_warehouse_id_warehouses FOREIGN KEY(company_id, warehouse_id) REFERENCES warehouses (company_id, id),
+    CONSTRAINT uq_alert_acknowledgements_company_id_product_id_warehouse_id UNIQUE (company_id, product_id, warehouse_id)
+);
+
+CREATE INDEX ix_alert_acknowledgements_company_id_until ON alert_acknowledgements (company_id, until);
+
+UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
 
 COMMIT;
 

@@ -16,6 +16,13 @@ class IdConverter(IntegerConverter):
         super().__init__(map, min=1, max=2**31 - 1)
 
 
+class BigIdConverter(IntegerConverter):
+    """``<bigid:name>``: a positive id of a BIGINT column (events, deliveries)."""
+
+    def __init__(self, map, **kwargs):
+        super().__init__(map, min=1, max=2**63 - 1)
+
+
 class ProductTypeConverter(UnicodeConverter):
     """``<product_type:name>``: any path segment (the view answers a bad one with a
     400 naming it); the OpenAPI document gives the pattern of a good one."""
@@ -34,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(app.instance_path, exist_ok=True)  # the embedded database lives there
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["bigid"] = BigIdConverter
     app.url_map.converters["product_type"] = ProductTypeConverter
 
     configure_logging(app)
@@ -91,6 +99,9 @@ def register_extensions(app: Flask) -> None:
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
     )
     api.register_converter(
+        BigIdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    )
+    api.register_converter(
         ProductTypeConverter,
         lambda _: {
             "type": "string",
@@ -108,6 +119,7 @@ def register_blueprints(app: Flask) -> None:
     from app.companies.routes import bp as companies_bp
     from app.dashboard.routes import bp as dashboard_api_bp
     from app.dashboard.routes import page as dashboard_page
+    from app.events.routes import bp as webhooks_bp
     from app.extensions import api
     from app.products.routes import bp as products_bp
     from app.purchasing.routes import bp as purchasing_bp
@@ -127,6 +139,7 @@ def register_blueprints(app: Flask) -> None:
         stock_bp,
         purchasing_bp,
         alerts_bp,
+        webhooks_bp,
         dashboard_api_bp,
     ):
         api.register_blueprint(bp)
@@ -192,7 +205,7 @@ def register_metrics(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """``flask create-company``, ``flask create-api-key``, ``flask seed-demo``."""
+    """The ``flask`` commands: create-company, create-api-key, seed-demo, worker, ..."""
     from app import cli
 
     cli.register(app)

@@ -7,18 +7,36 @@ the change, and a poller that sees the new version sees the change too.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 import sqlalchemy as sa
 from flask import g
 
 from app.extensions import db
-from app.models import AlertState, ChangeCounter
+from app.models import AlertAcknowledgement, AlertState, ChangeCounter
 
 STOCK_SLOTS = 16
 CONFIG_SLOT = STOCK_SLOTS  # catalog, suppliers, thresholds, keys: anything but stock
-# a stock change of a row that was or is in the default window's alert set (by product)
+# a stock change of a row that was or is in the default window's alert set, by
+# warehouse group and product: (warehouse_id % 4) * 4 + product_id % 4, so a query of
+# one warehouse is versioned by the 4 slots of its group, and no slot is hotter than
+# a sixteenth of the alerting writes
 ALERT_SLOTS = range(CONFIG_SLOT + 1, CONFIG_SLOT + 1 + STOCK_SLOTS)
+WAREHOUSE_GROUPS = 4
+
+
+def alert_slot(product_id: int, warehouse_id: int) -> int:
+    """The alert slot of an inventory row."""
+    per_group = STOCK_SLOTS // WAREHOUSE_GROUPS
+    return ALERT_SLOTS[(warehouse_id % WAREHOUSE_GROUPS) * per_group + product_id % per_group]
+
+
+def warehouse_alert_slots(warehouse_id: int) -> list[int]:
+    """The alert slots of every row of a warehouse (and of the warehouses of its group)."""
+    per_group = STOCK_SLOTS // WAREHOUSE_GROUPS
+    first = (warehouse_id % WAREHOUSE_GROUPS) * per_group
+    return list(ALERT_SLOTS[first : first + per_group])
 
 
 def stock_changed(product_ids) -> None:
@@ -26,9 +44,10 @@ def stock_changed(product_ids) -> None:
     g.setdefault("change_slots", set()).update(p % STOCK_SLOTS for p in product_ids)
 
 
-def alerts_changed(product_ids) -> None:
-    """Record that this request changed rows the low-stock alerts show (or showed)."""
-    g.setdefault("change_slots", set()).update(ALERT_SLOTS[p % STOCK_SLOTS] for p in product_ids)
+def alerts_changed(rows) -> None:
+    """Record that this request changed rows (``(product_id, warehouse_id)`` pairs)
+    the low-stock alerts show (or showed)."""
+    g.setdefault("change_slots", set()).update(alert_slot(p, w) for p, w in rows)
 
 
 def counted(slot: int) -> None:
@@ -76,18 +95,39 @@ def _upsert(dialect: str, rows: int) -> str:
     )
 
 
-def alert_versions(company_id: int):
+def alert_version_slots(warehouse_id: int | None) -> list[int]:
+    """The slots the default alerts' version sums: the configuration's, and the alert
+    slots of every row (or of one warehouse's rows)."""
+    alerting = list(ALERT_SLOTS) if warehouse_id is None else warehouse_alert_slots(warehouse_id)
+    return [CONFIG_SLOT, *alerting]
+
+
+def alert_versions(company_id: int, now: dt.datetime, warehouse_id: int | None = None):
     """In one statement: the company's data version, the version of what its default
-    alerts depend on (configuration and alerting rows), and its alert state's day."""
+    alerts depend on (configuration and alerting rows; of one warehouse's group with
+    ``warehouse_id``), its alert state's day, and the earliest ``until`` of its
+    acknowledgements still ahead of ``now``.
+
+    That last one is what the passing of time alone changes in the alerts (besides
+    the day): when it passes, an acknowledgement stops hiding its alert, and the
+    ETag, which holds it, moves with it."""
     counters = sa.select(sa.func.coalesce(sa.func.sum(ChangeCounter.changes), 0)).where(
         ChangeCounter.company_id == company_id
     )
     return db.session.execute(
         sa.select(
             counters.scalar_subquery(),
-            counters.where(ChangeCounter.slot >= CONFIG_SLOT).scalar_subquery(),
+            counters.where(
+                ChangeCounter.slot.in_(alert_version_slots(warehouse_id))
+            ).scalar_subquery(),
             sa.select(AlertState.as_of)
             .where(AlertState.company_id == company_id)
+            .scalar_subquery(),
+            sa.select(sa.func.min(AlertAcknowledgement.until))
+            .where(
+                AlertAcknowledgement.company_id == company_id,
+                AlertAcknowledgement.until > now,
+            )
             .scalar_subquery(),
         )
     ).one()

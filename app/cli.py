@@ -144,3 +144,44 @@ def register(app: Flask) -> None:
                 click.echo(line)
         except DistributionError as error:
             raise click.ClickException(str(error)) from error
+
+    @app.cli.command("worker")
+    @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+    @click.option(
+        "--poll-interval",
+        type=click.FloatRange(0.05),
+        default=None,
+        help="Seconds an idle worker waits before looking again "
+        "(default: STOCKFLOW_WORKER_POLL_S, 1).",
+    )
+    def worker(once, poll_interval):
+        """Deliver webhooks from the outbox until SIGTERM/SIGINT (the delivery in flight
+        is finished first, then exit 0). Run as many as you like side by side."""
+        import dataclasses
+        import signal
+
+        from flask import current_app
+
+        from app.events.worker import Settings, Worker
+
+        settings = Settings.from_config(current_app.config)
+        if poll_interval is not None:
+            settings = dataclasses.replace(settings, poll_s=poll_interval)
+        runner = Worker(current_app._get_current_object(), settings)
+
+        def stop(signum, _frame):
+            # the loop ends after the delivery in flight; a second signal changes nothing
+            runner.stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        bind = current_app.config.get("STOCKFLOW_WORKER_METRICS_BIND")
+        if bind and not once:
+            from app.metrics import serve_metrics_only
+
+            # the worker's own counters (the API's /metrics cannot see this process)
+            serve_metrics_only(current_app._get_current_object(), bind)
+        if once:
+            click.echo(f"attempts={runner.run_once()}")
+        else:
+            runner.run()

@@ -159,6 +159,28 @@ def load_config(instance_path: str) -> dict:
         "STOCKFLOW_WEBHOOK_KEY": os.environ.get("STOCKFLOW_WEBHOOK_KEY") or None,
         # on-premise webhook receivers production may call (app/events/urls.py)
         "STOCKFLOW_WEBHOOK_ALLOWED_HOSTS": os.environ.get("STOCKFLOW_WEBHOOK_ALLOWED_HOSTS", ""),
+        # the webhook worker (app/events/worker.py): how long a claimed delivery is
+        # held, how long a failing one is retried, how long finished ones are kept,
+        # and how often an idle worker looks for due work
+        "STOCKFLOW_WEBHOOK_LEASE_S": float(os.environ.get("STOCKFLOW_WEBHOOK_LEASE_S", "30")),
+        "STOCKFLOW_WEBHOOK_RETRY_HOURS": float(
+            os.environ.get("STOCKFLOW_WEBHOOK_RETRY_HOURS", "24")
+        ),
+        "STOCKFLOW_WEBHOOK_RETENTION_DAYS": float(
+            os.environ.get("STOCKFLOW_WEBHOOK_RETENTION_DAYS", "7")
+        ),
+        "STOCKFLOW_WORKER_POLL_S": float(os.environ.get("STOCKFLOW_WORKER_POLL_S", "1")),
+        # host:port where the worker serves its own /metrics (unset: it does not)
+        "STOCKFLOW_WORKER_METRICS_BIND": os.environ.get("STOCKFLOW_WORKER_METRICS_BIND") or None,
+        # the worker also runs the daily alert-state refresh (refresh-alert-state)
+        "STOCKFLOW_WORKER_REFRESHES_ALERTS": os.environ.get(
+            "STOCKFLOW_WORKER_REFRESHES_ALERTS", "1"
+        )
+        .strip()
+        .lower()
+        not in ("0", "false", "no", "off"),
+        # a file the worker touches as it runs (the container's health check reads it)
+        "STOCKFLOW_WORKER_HEARTBEAT": os.environ.get("STOCKFLOW_WORKER_HEARTBEAT") or None,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         # how often the dashboard page polls the alerts (seconds)
         "STOCKFLOW_DASHBOARD_POLL_S": float(os.environ.get("STOCKFLOW_DASHBOARD_POLL_S", "15")),

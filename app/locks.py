@@ -9,7 +9,12 @@ Lock order (every request takes locks in this order, so none waits in a cycle):
 a company-level lock below, then a purchase order row (``FOR UPDATE``: its
 status and received quantities change only under it), then supplier rows, then
 product rows (id order), then warehouse rows, then inventory rows (warehouse id,
-then product id), then the change counters.
+then product id), then webhook endpoint rows (id order: the outbox takes them
+``FOR KEY SHARE`` when it fans events out just before the commit; the webhooks
+API takes its one endpoint first; the webhook worker, recording an attempt, takes
+its endpoint ``FOR NO KEY UPDATE``, then the delivery), then their deliveries, then
+the change counters. (The worker's claim locks only deliveries, ``SKIP LOCKED``: it
+never waits.)
 
 The purchase order comes right after the company-level locks: a receipt must
 hold it before it reads what is left to receive, and nothing that locks a

@@ -5,7 +5,8 @@
 - Database: pooled connections in use.
 - Business: ledger rows written by reason (counted when their transaction commits),
   alert requests by outcome (``computed``, or ``not_modified`` for a 304 that skipped
-  the alert query), and idempotent replays.
+  the alert query), idempotent replays, and webhook delivery attempts by outcome
+  (counted by the worker, ``flask worker``; see "Delivery and the worker" in the README).
 
 Under gunicorn every worker is its own process: ``gunicorn.conf.py`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at a directory where prometheus_client's multiprocess
@@ -67,6 +68,13 @@ LEDGER_ROWS = Counter(
 ALERT_REQUESTS = Counter(
     "stockflow_alert_requests_total",
     "Low-stock alert requests: computed (200) or not_modified (304, no alert query run)",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "stockflow_webhook_attempts_total",
+    "Webhook delivery attempts by outcome: succeeded, retry (scheduled again), failed "
+    "(refused or answered 4xx: no retry), gave_up (retry budget spent, endpoint "
+    "disabled), stale (the lease was lost; the result was dropped)",
     ["outcome"],
 )
 IDEMPOTENT_REPLAYS = Counter(
@@ -144,6 +152,34 @@ def _count_ledger_rows(session) -> None:
 
 def _forget_ledger_rows(session) -> None:
     session.info.pop(_PENDING, None)
+
+
+def serve_metrics_only(app: Flask, bind: str):
+    """Serve the app's ``/metrics`` (same token rule) and nothing else on ``bind``
+    (``host:port``), from a daemon thread; the server, for its port and shutdown.
+
+    For the webhook worker: its counters live in its own process (its own container
+    under compose), which gunicorn's ``/metrics`` cannot see."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    host, _, port = bind.rpartition(":")
+
+    def only_metrics(environ, start_response):
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Not Found\n"]
+        return app(environ, start_response)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = make_server(
+        host.strip("[]") or "0.0.0.0", int(port), only_metrics, handler_class=Quiet
+    )
+    threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
+    return server
 
 
 @bp.get("/metrics")

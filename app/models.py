@@ -740,6 +740,8 @@ class WebhookDelivery(db.Model):
         # the worker's due work, and an endpoint's listing
         sa.Index(None, "status", "next_attempt_at"),
         sa.Index(None, "company_id", "endpoint_id", "id"),
+        # pruning: an event with no delivery left, and the foreign key's check
+        sa.Index(None, "company_id", "event_id"),
         sa.Index(
             "ix_webhook_deliveries_pending_order",
             "company_id",
@@ -797,8 +799,9 @@ class ChangeCounter(db.Model):
     Every write bumps one counter in its own transaction: a stock change bumps
     the slot of each product it moved (``product_id % STOCK_SLOTS``), any other
     change the configuration slot; a stock change of a row that was or is in the
-    default window's alert set also bumps that product's alert slot (after the
-    configuration slot), which with the configuration slot versions the alerts. The
+    default window's alert set also bumps that row's alert slot (by warehouse group
+    and product: ``app.changes.alert_slot``), which with the configuration slot
+    versions the alerts (all of them, or one warehouse group's). The
     sum over a company only grows, and grows with every committed change, so it
     versions whatever is derived from that data (the low-stock alerts' ETag)
     without a hot row that every write of the company would queue on.
@@ -827,6 +830,41 @@ class AlertState(db.Model):
         sa.ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
     )
     as_of: so.Mapped[dt.date]
+
+
+class AlertAcknowledgement(db.Model):
+    """A buyer's "seen it" on the low-stock alert of one product in one warehouse.
+
+    The alert is hidden from the default list while the acknowledgement holds: until
+    ``until`` (if set) passes, and while the situation is no worse than when it was
+    acknowledged (``level_at_ack`` and ``stockout_day_at_ack``, the stockout as a day
+    number, days since 1970-01-01, in the default window; NULL: no stockout then).
+    One per product and warehouse: acknowledging again replaces it.
+    """
+
+    __tablename__ = "alert_acknowledgements"
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("company_id", "id"),
+        sa.UniqueConstraint("company_id", "product_id", "warehouse_id"),
+        tenant_fk(["product_id"], "products"),
+        tenant_fk(["warehouse_id"], "warehouses"),
+        sa.CheckConstraint("level_at_ack >= 0", name="level_at_ack_non_negative"),
+        # the earliest pending ``until`` of a company: part of the alerts' ETag
+        sa.Index(None, "company_id", "until"),
+    )
+
+    id: so.Mapped[int] = surrogate_id("alert_acknowledgements")
+    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    product_id: so.Mapped[int]
+    warehouse_id: so.Mapped[int]
+    until: so.Mapped[dt.datetime | None] = so.mapped_column(UTCDateTime())
+    note: so.Mapped[str | None] = so.mapped_column(sa.Text())
+    acknowledged_at: so.Mapped[dt.datetime] = so.mapped_column(UTCDateTime())
+    # who: the API key of the request (its id, and its name as it was then)
+    api_key_id: so.Mapped[int | None]
+    acknowledged_by: so.Mapped[str] = so.mapped_column(sa.String(100))
+    level_at_ack: so.Mapped[int]
+    stockout_day_at_ack: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
 
 
 class IdempotencyKey(db.Model):

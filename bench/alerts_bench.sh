@@ -46,6 +46,8 @@ else
     "$venv"/bin/alembic upgrade head >/dev/null 2>&1
     # shellcheck disable=SC2086  # GEN_ARGS is a list of options
     "$venv"/bin/python bench/generate_tenants.py --database-url "$DATABASE_URL" ${GEN_ARGS:-} | tee "$generated"
+    # open purchase orders for a sixth of the alerting rows (the generator writes none)
+    psql -q "$db" -f bench/alerts_orders.sql
     company_id=$(sed -n 's/^TENANT_COMPANY_ID=//p' "$generated")
     api_key=$(sed -n 's/^TENANT_API_KEY=//p' "$generated")
 fi

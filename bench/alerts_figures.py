@@ -56,8 +56,10 @@ def sql_statements(company_id: int):
         today = dt.datetime.now(dt.UTC).date()
         args = {"days": 30, "page": 1, "page_size": queries.EVERY_ROW}
         parameters = queries._parameters(company_id, args, today)
-        text = sql.replace(":since", "%(since)s")
-        for name in ("company_id", "days", "warehouse_id", "product_type", "limit", "offset"):
+        text = queries.for_database(sql).replace(":since", "%(since)s")
+        names = ("company_id", "days", "warehouse_id", "product_type", "limit", "offset")
+        names += ("now", "today_day", "include_acknowledged", "supplier_id")
+        for name in names:
             text = text.replace(f":{name}", f"%({name})s")
         return text, parameters
 
@@ -118,6 +120,35 @@ def per_row_loop(cursor, company_id: int, since) -> int:
     return alerts
 
 
+def in_process_pages(args, first: dict, supplier: int | None):
+    """Times (ms) of the first page computed by ``app.alerts.queries`` in this process,
+    for the default query and a few filters (the maintained path)."""
+    from app import create_app
+    from app.alerts import queries
+    from app.extensions import db
+
+    url = args.database_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    filters = [("", {}), (" ?covered=false", {"covered": False})]
+    filters.append(
+        (f" ?warehouse_id={first['warehouse_id']}", {"warehouse_id": first["warehouse_id"]})
+    )
+    if supplier is not None:
+        filters.append((f" ?supplier_id={supplier}", {"supplier_id": supplier}))
+    with app.app_context():
+        today = dt.datetime.now(dt.UTC).date()
+        for name, extra in filters:
+            page = {"days": 30, "page": 1, "page_size": 100, **extra}
+
+            def compute(page=page):
+                queries.low_stock_alerts(args.company_id, page, today, maintained=True)
+                db.session.rollback()
+
+            compute()
+            yield name, timed(compute, 25)
+        db.engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -146,11 +177,20 @@ def main() -> None:
     total = json.loads(body)["total_alerts"]
     print(f"total_alerts={total}", flush=True)
     # (1) the first page of the default query, and with each filter
-    for query in ("", "?warehouse_id=", "?product_type=regular", "?days=7"):
+    first = json.loads(body)["alerts"][0]
+    supplier = first["supplier"]["id"] if first["supplier"] else None
+    variants = ["", "?warehouse_id=", "?product_type=regular", "?covered=false", "?days=7"]
+    if supplier is not None:
+        variants.insert(3, f"?supplier_id={supplier}")
+    for query in variants:
         if query == "?warehouse_id=":
-            query += str(json.loads(body)["alerts"][0]["warehouse_id"])
+            query += str(first["warehouse_id"])
         times = timed(lambda q=query: get(conn, path + q, auth), args.requests)
         row(f"first page{(' ' + query) if query else ''} (HTTP, p50)", statistics.median(times))
+    # (1b) the same first pages in-process: the statement(s) and the derivation, no
+    # HTTP (what the machine's load inflates least)
+    for name, extra in in_process_pages(args, first, supplier):
+        row(f"first page{name} in-process (median of 25)", statistics.median(extra))
     # (2) every alert: all pages of 1000, one CSV export
     pages = -(-total // 1000)
 
@@ -197,47 +237,75 @@ def main() -> None:
     conn = http.client.HTTPConnection(host, port, timeout=300)
     status, _, headers = get(conn, path, auth)
     etag = headers["etag"]
-    stop = threading.Event()
-    sold = [0]
 
-    def sell():
-        seller = http.client.HTTPConnection(host, port, timeout=60)
-        i = 0
-        while not stop.is_set():
-            product_id, warehouse_id = far_above[i % len(far_above)]
-            seller.request(
-                "POST",
-                "/api/stock/sales",
-                body=json.dumps(
-                    {"product_id": product_id, "warehouse_id": warehouse_id, "quantity": 1}
-                ),
-                headers={**auth, "Content-Type": "application/json"},
-            )
-            response = seller.getresponse()
-            response.read()
-            assert response.status == 201, response.status
-            sold[0] += 1
-            i += 1
+    def polls_while_selling(rows, polled_path, polled_etag):
+        """304 polls of ``polled_path`` while another thread sells ``rows`` one unit at
+        a time: the poll times, their statuses and how many sales were made."""
+        stop = threading.Event()
+        sold = [0]
 
-    seller = threading.Thread(target=sell)
-    seller.start()
-    statuses = {}
-    polled = {**auth, "If-None-Match": etag}
+        def sell():
+            seller = http.client.HTTPConnection(host, port, timeout=60)
+            i = 0
+            while not stop.is_set():
+                product_id, warehouse_id = rows[i % len(rows)]
+                seller.request(
+                    "POST",
+                    "/api/stock/sales",
+                    body=json.dumps(
+                        {"product_id": product_id, "warehouse_id": warehouse_id, "quantity": 1}
+                    ),
+                    headers={**auth, "Content-Type": "application/json"},
+                )
+                response = seller.getresponse()
+                response.read()
+                assert response.status == 201, response.status
+                sold[0] += 1
+                i += 1
 
-    def poll():
-        status, _, _ = get(conn, path, polled)
-        statuses[status] = statuses.get(status, 0) + 1
+        seller = threading.Thread(target=sell)
+        seller.start()
+        statuses = {}
+        polled = {**auth, "If-None-Match": polled_etag}
 
-    time.sleep(0.2)
-    times = timed(poll, max(args.requests, 100))
-    stop.set()
-    seller.join()
+        def poll():
+            status, _, _ = get(conn, polled_path, polled)
+            statuses[status] = statuses.get(status, 0) + 1
+
+        time.sleep(0.2)
+        times = timed(poll, max(args.requests, 100))
+        stop.set()
+        seller.join()
+        return times, statuses, sold[0]
+
+    times, statuses, sold = polls_while_selling(far_above, path, etag)
     row(
         "poll while other products sell (HTTP, p50)",
         statistics.median(times),
-        f"statuses {statuses}, {sold[0]} sales meanwhile",
+        f"statuses {statuses}, {sold} sales meanwhile",
     )
-    times = timed(poll, max(args.requests, 100))
+    # a warehouse's poll while low products of warehouses of other groups sell
+    warehouse = first["warehouse_id"]
+    cursor.execute(
+        "SELECT i.product_id, i.warehouse_id FROM inventory i JOIN products p"
+        " ON p.company_id = i.company_id AND p.id = i.product_id"
+        " WHERE i.company_id = %s AND NOT p.is_bundle AND p.archived_at IS NULL"
+        " AND i.quantity < i.alert_threshold AND i.window_sales > 0 AND i.quantity >= 5"
+        " AND i.warehouse_id %% 4 <> %s %% 4 ORDER BY i.quantity DESC LIMIT 50",
+        (args.company_id, warehouse),
+    )
+    low_elsewhere = cursor.fetchall()
+    if low_elsewhere:
+        scoped = f"{path}?warehouse_id={warehouse}"
+        status, _, headers = get(conn, scoped, auth)
+        times, statuses, sold = polls_while_selling(low_elsewhere, scoped, headers["etag"])
+        row(
+            "poll ?warehouse_id= while low products of other warehouses sell (HTTP, p50)",
+            statistics.median(times),
+            f"statuses {statuses}, {sold} sales meanwhile",
+        )
+    idle = {**auth, "If-None-Match": get(conn, path, auth)[2]["etag"]}
+    times = timed(lambda: get(conn, path, idle), max(args.requests, 100))
     row("poll, idle (HTTP, p50)", statistics.median(times))
     print()
     print("| figure | ms | note |")

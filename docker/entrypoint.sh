@@ -3,6 +3,8 @@
 # line and exits 78 (EX_CONFIG), before any migration or worker starts. Then:
 #   serve    (default) gunicorn with gunicorn.conf.py (workers from the CPU quota)
 #   migrate  alembic upgrade head
+#   worker   the webhook worker (flask --app wsgi worker): SIGTERM finishes the delivery
+#            in flight, then it exits 0
 #   check    only the configuration check
 #   anything else runs as given (e.g. "flask --app wsgi seed-demo")
 set -eu
@@ -16,6 +18,9 @@ serve)
     ;;
 migrate)
     exec alembic upgrade head
+    ;;
+worker)
+    exec flask --app wsgi worker
     ;;
 check)
     exit 0

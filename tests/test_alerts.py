@@ -855,6 +855,40 @@ def test_a_sale_of_another_low_product_gives_a_new_etag(
     assert {a["product_id"]: a["current_stock"] for a in response.json["alerts"]}[other["id"]] == 2
 
 
+def test_a_warehouse_poll_keeps_its_304_while_low_products_sell_in_another_warehouse_group(
+    client, company, warehouse, make_warehouse, make_selling
+):
+    # warehouses whose ids differ by 1 are in different groups (id % 4)
+    other = make_warehouse(company, name="Other")
+    assert other["id"] % 4 != warehouse["id"] % 4
+    here = make_selling(company, warehouse["id"], stock=5, sold=1)
+    there = make_selling(company, other["id"], stock=5, sold=1)
+    etag = fetch(client, company, warehouse_id=warehouse["id"]).headers["ETag"]
+    everywhere = fetch(client, company).headers["ETag"]
+    sell(client, company, there["id"], other["id"], 1)
+    assert revalidate(client, company, etag, warehouse_id=warehouse["id"]).status_code == 304
+    assert revalidate(client, company, everywhere).status_code == 200
+    sell(client, company, here["id"], warehouse["id"], 1)
+    response = revalidate(client, company, etag, warehouse_id=warehouse["id"])
+    assert response.status_code == 200
+    assert [a["current_stock"] for a in response.json["alerts"]] == [4]
+
+
+def test_a_warehouse_poll_gets_a_new_answer_when_configuration_changes(
+    client, company, warehouse, make_selling
+):
+    product = make_selling(company, warehouse["id"], stock=5, sold=1)
+    etag = fetch(client, company, warehouse_id=warehouse["id"]).headers["ETag"]
+    put_ok(
+        client,
+        company,
+        f"/api/products/{product['id']}/reorder-rules/{warehouse['id']}",
+        {"threshold": 3},
+    )
+    response = revalidate(client, company, etag, warehouse_id=warehouse["id"])
+    assert response.status_code == 200 and response.json["total_alerts"] == 0
+
+
 def test_a_sale_that_takes_a_product_below_its_threshold_gives_a_new_etag(
     client, company, warehouse, one_alert, make_selling
 ):

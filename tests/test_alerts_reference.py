@@ -35,6 +35,38 @@ class Spec:
     days: int
     ids: dict = field(default_factory=dict)
     archived: set = field(default_factory=set)  # products archived after the build
+    # purchase orders: {p, w, quantity, received, status, expected_at (or None)}
+    orders: list = field(default_factory=list)
+
+
+OPEN_STATUSES = ("ordered", "partially_received")
+
+
+def reference_supply(spec: Spec, p: int, w: int, stock: int, threshold: int, stockout):
+    """What open purchase orders bring to a row, and whether they cover its alert,
+    plainly: the remaining quantities of its open orders, the earliest expected date
+    among them, and covered when they lift the level to the threshold in time."""
+    open_orders = [
+        order
+        for order in spec.orders
+        if (order["p"], order["w"]) == (p, w)
+        and order["status"] in OPEN_STATUSES
+        and order["quantity"] > order["received"]
+    ]
+    on_order = sum(order["quantity"] - order["received"] for order in open_orders)
+    expected = [order["expected_at"] for order in open_orders if order["expected_at"]]
+    next_delivery = min(expected) if expected else None
+    covered = (
+        on_order > 0
+        and stock + on_order >= threshold
+        and (stockout is None or (next_delivery is not None and next_delivery.date() <= stockout))
+    )
+    return {
+        "on_order": on_order,
+        "projected_quantity": stock + on_order,
+        "next_delivery_at": next_delivery,
+        "covered": covered,
+    }
 
 
 def reference_alerts(spec: Spec, now: dt.datetime, today: dt.date | None = None) -> list[dict]:
@@ -92,6 +124,7 @@ def reference_alerts(spec: Spec, now: dt.datetime, today: dt.date | None = None)
                 "stockout_date": stockout and stockout.isoformat(),
                 "supplier_id": None if supplier is None else spec.ids[("s", p, supplier)],
             }
+            | reference_supply(spec, p, w, stock, threshold, stockout)
         )
     return sorted(
         alerts,
@@ -266,7 +299,11 @@ def test_endpoint_agrees_with_the_per_row_reference(client, make_company, spec):
         | {"supplier_id": alert["supplier"] and alert["supplier"]["id"]}
         for alert in body["alerts"]
     ]
-    assert got == reference_alerts(spec, now)
+    expected = [
+        {k: v for k, v in alert.items() if k not in SUPPLY_KEYS}
+        for alert in reference_alerts(spec, now)
+    ]
+    assert got == expected
     assert body["total_alerts"] == len(got)
 
 
@@ -311,23 +348,88 @@ SUPPLY_KEYS = (
 )
 
 
+# the reference's keys about stock on order (lead times it does not compute)
+REFERENCE_SUPPLY_KEYS = ("on_order", "projected_quantity", "next_delivery_at", "covered")
+
+
 def core(alerts: list[dict]) -> list[dict]:
-    """The reference's keys of each alert (the specs place no purchase orders: their
-    alerts have nothing on order, which is checked here)."""
+    """The reference's keys of each alert (stock on order and coverage included;
+    the lead times and the suggestion, which use them, left out)."""
     for alert in alerts:
-        assert alert["on_order"] == 0 and alert["covered"] is False
-        assert alert["projected_quantity"] == alert["current_stock"]
-        assert alert["lead_time_source"] == (alert["supplier_id"] and "configured")
-    return [{k: v for k, v in alert.items() if k not in SUPPLY_KEYS} for alert in alerts]
+        assert alert["lead_time_source"] in (None, "configured", "observed")
+    return [
+        {k: v for k, v in alert.items() if k not in SUPPLY_KEYS or k in REFERENCE_SUPPLY_KEYS}
+        for alert in alerts
+    ]
 
 
-def both_paths(company_id: int, today: dt.date) -> tuple[list[dict], list[dict]]:
-    """The default window's alerts from the kept state and from the ledger."""
-    args = {"days": 30, "page": 1, "page_size": 1000}
+def both_paths(
+    company_id: int, today: dt.date, covered: bool | None = None
+) -> tuple[list[dict], list[dict]]:
+    """The default window's alerts from the kept state and from the ledger (only the
+    covered, or uncovered, ones with ``covered``)."""
+    args = {"days": 30, "page": 1, "page_size": 1000, "covered": covered}
     kept, kept_total = queries.low_stock_alerts(company_id, args, today, maintained=True)
     computed, computed_total = queries.low_stock_alerts(company_id, args, today)
     assert kept_total == len(kept) and computed_total == len(computed)
     return project(kept), project(computed)
+
+
+def place_orders(client, tenant, spec: Spec, data, now: dt.datetime) -> None:
+    """Purchase orders in every state for some stocked rows of products with a
+    supplier, expected at random days around the stockouts (or not at all); receipts
+    add to the rows' stock."""
+    headers = tenant.headers
+
+    def call(path, body=None, status=201):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == status, (path, body, response.json)
+        return response.json
+
+    for (p, w), row in spec.stock.items():
+        offers = spec.suppliers.get(p)
+        if p in spec.archived or not offers or not data.draw(st.booleans()):
+            continue
+        for _ in range(data.draw(st.integers(1, 2))):
+            status = data.draw(st.sampled_from(["draft", *OPEN_STATUSES, "received", "cancelled"]))
+            quantity = data.draw(st.integers(1, 30))
+            if status == "partially_received" and quantity == 1:
+                status = "ordered"
+            in_days = data.draw(st.one_of(st.none(), st.integers(-3, 120)))
+            expected = None if in_days is None else now + dt.timedelta(days=in_days)
+            supplier = spec.ids[("s", p, data.draw(st.integers(0, len(offers) - 1)))]
+            product = spec.ids[("p", p)]
+            order = call(
+                "/api/purchase-orders",
+                {
+                    "supplier_id": supplier,
+                    "warehouse_id": spec.ids[("w", w)],
+                    "lines": [{"product_id": product, "quantity": quantity}],
+                    "expected_at": expected and expected.isoformat(),
+                },
+            )["id"]
+            received = 0
+            if status != "draft":
+                call(f"/api/purchase-orders/{order}/submit", status=200)
+            if status == "cancelled":
+                call(f"/api/purchase-orders/{order}/cancel", status=200)
+            elif status in ("partially_received", "received"):
+                received = (
+                    quantity if status == "received" else data.draw(st.integers(1, quantity - 1))
+                )
+                lines = [{"product_id": product, "quantity": received}]
+                call(f"/api/purchase-orders/{order}/receipts", {"lines": lines})
+                row["final"] += received
+            spec.orders.append(
+                {
+                    "p": p,
+                    "w": w,
+                    "quantity": quantity,
+                    "received": received,
+                    "status": status,
+                    "expected_at": expected,
+                }
+            )
 
 
 @settings(
@@ -369,11 +471,19 @@ def test_kept_state_ledger_and_reference_agree_today_after_a_day_and_after_a_reb
         response = client.delete(f"/api/products/{spec.ids[('p', p)]}", headers=tenant.headers)
         if response.status_code == 204:  # refused while it holds stock
             spec.archived.add(p)
+    place_orders(client, tenant, spec, data, now)
     today, tomorrow = now.date(), now.date() + dt.timedelta(days=1)
     with app.app_context():
         kept, computed = both_paths(tenant.id, today)
         assert kept == computed
-        assert core(kept) == reference_alerts(spec, now)
+        reference = reference_alerts(spec, now)
+        assert core(kept) == reference
+        # ?covered= is decided in the statement: both paths, against the reference
+        for covered in (True, False):
+            kept, computed = both_paths(tenant.id, today, covered)
+            assert kept == computed
+            assert core(kept) == [alert for alert in reference if alert["covered"] is covered]
+        kept, computed = both_paths(tenant.id, today)
         # a day later, once the refresh moved the rows: sales left the window
         state.refresh(tenant.id, tomorrow)
         kept, computed = both_paths(tenant.id, tomorrow)

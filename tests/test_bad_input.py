@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import io
 import itertools
 import json
@@ -212,6 +213,27 @@ class World:
         return self.new_order(submit=True)
 
     @cached_property
+    def webhook(self) -> int:
+        """A webhook endpoint (its url may be changed)."""
+        body = {"url": "https://hooks.example.com/in", "events": ["stock.low"]}
+        return self.create("/api/webhooks", body)["id"]
+
+    @cached_property
+    def delivery(self) -> int:
+        """A delivery of ``webhook`` (a queued ping)."""
+        response = self.client.post(f"/api/webhooks/{self.webhook}/test", headers=self.headers)
+        assert response.status_code == 202, response.json
+        return response.json["delivery_id"]
+
+    @cached_property
+    def acknowledgement(self) -> int:
+        """An acknowledgement of ``product``'s alert in ``warehouse``."""
+        body = {"product_id": self.product, "warehouse_id": self.warehouse}
+        return self.create(
+            f"/api/companies/{self.company_id}/alerts/low-stock/acknowledgements", body
+        )["id"]
+
+    @cached_property
     def key(self) -> int:
         return self.client.get("/api/api-keys", headers=self.headers).json[0]["id"]
 
@@ -326,6 +348,12 @@ VALID_BODIES: dict[str, Callable[[World], object]] = {
         "product_ids": [w.product],
         "days": 30,
     },
+    "POST /api/companies/{company_id}/alerts/low-stock/acknowledgements": lambda w: {
+        "product_id": w.product,
+        "warehouse_id": w.warehouse2,
+        "until": (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat(),
+        "note": "Reordered\nby phone",
+    },
     "POST /api/stock/sales": _operation,
     "POST /api/stock/returns": _operation,
     "POST /api/stock/transfers": lambda w: {
@@ -361,6 +389,17 @@ VALID_BODIES: dict[str, Callable[[World], object]] = {
                 "initial_stock": [{"warehouse_id": w.warehouse2, "quantity": 5}],
             }
         ]
+    },
+    "POST /api/webhooks": lambda w: {
+        "url": "https://hooks.example.com/stockflow?source=erp",
+        "events": ["stock.low", "stock.out"],
+        "description": "ERP",
+    },
+    "PATCH /api/webhooks/{webhook_id}": lambda w: {
+        "url": "https://erp.example.com/in",
+        "events": ["stock.recovered"],
+        "description": "ERP",
+        "enabled": True,
     },
     "POST /api/stock/adjustments": lambda w: {
         "product_id": w.product,

@@ -171,6 +171,7 @@ def test_every_response_field_that_carries_a_secret_is_marked_secret():
     """A Secret field is withheld from stored (replayed) responses; a new secret in a
     response (a webhook signing secret, a token) must be one too."""
     from app.companies.schemas import ApiKeyCreatedSchema, CompanyCreatedSchema
+    from app.events.schemas import WebhookCreatedSchema
     from app.schemas import Secret
 
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
@@ -181,9 +182,14 @@ def test_every_response_field_that_carries_a_secret_is_marked_secret():
         for name in body.get("properties", {})
         if any(word in name for word in ("key", "secret", "token", "password"))
     }
-    assert secret_like == {("CompanyCreated", "api_key"), ("ApiKeyCreated", "api_key")}
+    assert secret_like == {
+        ("CompanyCreated", "api_key"),
+        ("ApiKeyCreated", "api_key"),
+        ("WebhookCreated", "secret"),
+    }
     for schema in (ApiKeyCreatedSchema, CompanyCreatedSchema):
         assert isinstance(schema().fields["api_key"], Secret)
+    assert isinstance(WebhookCreatedSchema().fields["secret"], Secret)
     with app.app_context():
         db.engine.dispose()
 

@@ -6,6 +6,7 @@ the page alone, a sale shows on the next poll), the error state on a 503, sign-o
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import urllib.parse
 
@@ -317,3 +318,360 @@ def test_the_api_docs_render_every_operation_with_no_network(browser, live_serve
     assert outside == []
     docs.context.close()
     assert docs.errors == []
+
+
+# --- stock on order, the covered filter, drafting purchase orders, acknowledging -------
+
+
+def api_get(client, key: str, path: str):
+    response = client.get(path, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def row(page, alert):
+    return page.locator(
+        f"#rows tr[data-product-id='{alert['product_id']}']"
+        f"[data-warehouse-id='{alert['warehouse_id']}']"
+    )
+
+
+def test_each_row_shows_the_stock_on_order_and_whether_the_open_orders_cover_it(tab, demo, client):
+    company_id, key = demo
+    page = tab.page
+    sign_in(page, key)
+    alerts = api_alerts(client, company_id, key)["alerts"]
+    ordered = [a for a in alerts if a["on_order"] > 0]
+    assert ordered, "the demo has an alert with stock on order"
+    alert = ordered[0]
+    # the quantity is the demo's open purchase order's (ordered, not yet received)
+    orders = api_get(
+        client,
+        key,
+        f"/api/purchase-orders?product_id={alert['product_id']}"
+        f"&warehouse_id={alert['warehouse_id']}&page_size=100",
+    )
+    open_units = sum(
+        line["quantity"] - line["received_quantity"]
+        for order in orders
+        if order["status"] in ("ordered", "partially_received")
+        for line in order["lines"]
+        if line["product_id"] == alert["product_id"]
+    )
+    assert open_units == alert["on_order"] > 0
+    shown = row(page, alert)
+    assert shown.get_attribute("data-on-order") == str(open_units)
+    cell = shown.locator(".on-order").inner_text()
+    assert f"{open_units} on order" in cell
+    assert f"{alert['projected_quantity']} projected" in cell
+    assert f"next delivery {alert['next_delivery_at'][:10]}" in cell
+    # covered in words (not colour alone)
+    assert ("Not covered" if not alert["covered"] else "Covered") in cell
+    assert shown.get_attribute("data-covered") == str(alert["covered"]).lower()
+    # a row with nothing on order says so
+    nothing = next(a for a in alerts if a["on_order"] == 0)
+    assert row(page, nothing).locator(".on-order").inner_text() == "none"
+
+
+def test_the_covered_filter_shows_what_the_api_answers_for_covered(tab, demo, client):
+    company_id, key = demo
+    page = tab.page
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/alerts/low-stock" in r.url else None)
+    sign_in(page, key)
+    base = f"/api/companies/{company_id}/alerts/low-stock?page_size=200"
+    covered = api_get(client, key, base + "&covered=true")["alerts"]
+    uncovered = api_get(client, key, base + "&covered=false")["alerts"]
+    assert covered and uncovered, "the demo has covered and uncovered alerts"
+
+    def shown():
+        return page.locator("#rows tr").evaluate_all(
+            "rs => rs.map(r => [Number(r.dataset.productId), Number(r.dataset.warehouseId)])"
+        )
+
+    def ids(alerts):
+        return [[a["product_id"], a["warehouse_id"]] for a in alerts]
+
+    page.select_option("#f-covered", "true")
+    wait_until(lambda: shown() == ids(covered), "only the covered alerts")
+    assert any("covered=true" in url for url in asked)
+    assert set(page.locator("#rows tr").evaluate_all("rs => rs.map(r => r.dataset.covered)")) == {
+        "true"
+    }
+    page.select_option("#f-covered", "false")
+    wait_until(lambda: shown() == ids(uncovered), "only the uncovered alerts")
+    assert attr(page, "#count", "data-count") == str(len(uncovered))
+    page.select_option("#f-covered", "")
+    wait_until(lambda: len(shown()) == len(covered) + len(uncovered), "every alert again")
+
+
+def test_two_selected_alerts_become_draft_purchase_orders_shown_in_the_status(tab, demo, client):
+    company_id, key = demo
+    page = tab.page
+    sign_in(page, key)
+    alerts = api_alerts(client, company_id, key)["alerts"]
+    orderable = [a for a in alerts if a["supplier"] and a["suggested_reorder_quantity"] > 0]
+    # two alerts in different warehouses when the demo has them: one request per warehouse
+    first = orderable[0]
+    second = next(
+        (a for a in orderable if a["warehouse_id"] != first["warehouse_id"]), orderable[1]
+    )
+    chosen = [first, second]
+    drafts_before = {o["id"] for o in api_get(client, key, "/api/purchase-orders?status=draft")}
+    posted = []
+    page.on(
+        "request",
+        lambda r: posted.append((r.headers, r.post_data_json)) if "from-alerts" in r.url else None,
+    )
+
+    button = page.locator("#bulk-actions button[data-action='draft-po']")
+    assert button.is_disabled()  # nothing selected yet
+    # ticked with the keyboard: focus the checkbox, Space
+    for alert in chosen:
+        row(page, alert).locator("input.select-row").focus()
+        page.keyboard.press("Space")
+    assert page.inner_text("#selected-count") == "2 alerts selected"
+    assert page.locator("#select-all").evaluate("b => b.indeterminate")
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#action-status li.draft", timeout=TIMEOUT_MS)
+
+    # the bodies: one per warehouse, its selected products, each with an Idempotency-Key
+    assert sorted((b["warehouse_id"], tuple(b["product_ids"])) for _, b in posted) == sorted(
+        {
+            (w, tuple(sorted(a["product_id"] for a in chosen if a["warehouse_id"] == w)))
+            for w in {a["warehouse_id"] for a in chosen}
+        }
+    )
+    keys = [h.get("idempotency-key") for h, _ in posted]
+    assert all(keys) and len(set(keys)) == len(keys)
+
+    # through the API: new drafts hold exactly the chosen (product, warehouse) pairs
+    drafts = [
+        o
+        for o in api_get(client, key, "/api/purchase-orders?status=draft")
+        if o["id"] not in drafts_before
+    ]
+    assert sorted(
+        (o["warehouse_id"], line["product_id"]) for o in drafts for line in o["lines"]
+    ) == (sorted((a["warehouse_id"], a["product_id"]) for a in chosen))
+    for order in drafts:
+        for line in order["lines"]:
+            alert = next(
+                a
+                for a in chosen
+                if (a["product_id"], a["warehouse_id"])
+                == (line["product_id"], order["warehouse_id"])
+            )
+            assert order["supplier_id"] == alert["supplier"]["id"]
+            assert line["quantity"] == alert["suggested_reorder_quantity"]
+    # the status region names each draft: id, supplier, warehouse, lines
+    status = page.inner_text("#action-status")
+    assert page.get_attribute("#action-status", "role") == "status"
+    for order in drafts:
+        assert f"PO #{order['id']} (draft)" in status
+        assert f"GET /api/purchase-orders/{order['id']}" in status
+        alert = next(a for a in chosen if a["warehouse_id"] == order["warehouse_id"])
+        assert alert["supplier"]["name"] in status and alert["warehouse_name"] in status
+        for line in order["lines"]:
+            assert f"{line['sku']} × {line['quantity']}" in status
+    # drafted alerts are no longer selected: a second click can't draft them twice
+    wait_until(lambda: page.inner_text("#selected-count") == "0 alerts selected", "cleared")
+    assert button.is_disabled()
+    assert page.inner_text("#action-error") == ""
+
+
+def test_select_all_selects_the_shown_rows_and_says_what_was_not_drafted(tab, demo, client):
+    company_id, key = demo
+    page = tab.page
+    sign_in(page, key)
+    alerts = api_alerts(client, company_id, key)["alerts"]
+    warehouse = next(a["warehouse_id"] for a in alerts if a["supplier"] is None or a["covered"])
+    page.select_option("#f-warehouse", str(warehouse))
+    page.check("#select-all")
+    shown = [a for a in alerts if a["warehouse_id"] == warehouse]
+    assert page.inner_text("#selected-count") == f"{len(shown)} alerts selected"
+    assert page.locator("#rows input.select-row:checked").count() == len(shown)
+    page.click("#bulk-actions button[data-action='draft-po']")
+    page.wait_for_selector("#action-status .result-title", timeout=TIMEOUT_MS)
+    status = page.inner_text("#action-status")
+    for alert in shown:
+        if alert["supplier"] is None:
+            assert f"{alert['sku']} in {alert['warehouse_name']}: it has no supplier" in status
+        elif alert["suggested_reorder_quantity"] == 0:
+            assert f"{alert['sku']} in {alert['warehouse_name']}: open orders already" in status
+        else:
+            assert alert["sku"] in status
+
+
+@pytest.fixture
+def buyer(client, make_company, make_warehouse, make_product):
+    """A company with one supplied product below its threshold: (tenant, product, warehouse)."""
+    tenant = make_company("Buyer")
+    warehouse = make_warehouse(tenant, name="Main")
+    product = make_product(
+        tenant,
+        name="Gadget",
+        sku="GAD-1",
+        low_stock_threshold=50,
+        warehouse_id=warehouse["id"],
+        initial_quantity=40,
+    )
+    supplier = client.post("/api/suppliers", json={"name": "Parts Ltd"}, headers=tenant.headers)
+    assert supplier.status_code == 201
+    link = client.post(
+        f"/api/products/{product['id']}/suppliers",
+        json={"supplier_id": supplier.json["id"], "cost_price": "2.50", "lead_time_days": 3},
+        headers=tenant.headers,
+    )
+    assert link.status_code == 201
+    sale = client.post(
+        "/api/stock/sales",
+        json={"product_id": product["id"], "warehouse_id": warehouse["id"], "quantity": 2},
+        headers=tenant.headers,
+    )
+    assert sale.status_code == 201
+    return tenant, product["id"], warehouse["id"]
+
+
+def test_a_refused_draft_shows_the_problem_and_drafts_nothing(tab, buyer, client):
+    tenant, product_id, warehouse_id = buyer
+    page = tab.page
+    tab.allowed_errors.append("status of 400")
+    sign_in(page, tenant.api_key)
+    page.check("#rows input.select-row")
+
+    def archive_first(route):
+        # the product is archived between the click and the request: a real 400
+        adjusted = client.post(
+            "/api/stock/adjustments",
+            json={
+                "product_id": product_id,
+                "warehouse_id": warehouse_id,
+                "quantity": 0,
+                "reason": "written off",
+            },
+            headers=tenant.headers,
+        )
+        assert adjusted.status_code == 201, adjusted.json
+        assert (
+            client.delete(f"/api/products/{product_id}", headers=tenant.headers).status_code == 204
+        )
+        route.continue_()
+
+    page.route("**/api/purchase-orders/from-alerts", archive_first)
+    page.click("#bulk-actions button[data-action='draft-po']")
+    page.wait_for_selector("#action-error:not(:empty)", timeout=TIMEOUT_MS)
+    error = page.inner_text("#action-error")
+    assert page.get_attribute("#action-error", "role") == "alert"
+    assert "Drafting for Main failed" in error
+    assert "Some products are unknown." in error and "product_ids.0" in error and "[400]" in error
+    assert api_get(client, tenant.api_key, "/api/purchase-orders") == []
+
+
+def test_acknowledge_hides_a_row_and_un_acknowledge_brings_it_back(tab, demo, client):
+    company_id, key = demo
+    page = tab.page
+    sign_in(page, key)
+    alerts = api_alerts(client, company_id, key)["alerts"]
+    alert, after = alerts[0], alerts[1]
+    acks_path = f"/api/companies/{company_id}/alerts/low-stock/acknowledgements"
+
+    # Escape closes the dialog and acknowledges nothing
+    row(page, alert).locator("button[data-action='acknowledge']").focus()
+    page.keyboard.press("Enter")
+    assert page.is_visible("#ack-dialog")
+    assert alert["product_name"] in page.inner_text("#ack-title")
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#ack-dialog")
+    assert api_get(client, key, acks_path) == []
+
+    # with the keyboard: open, snooze for a week, a note, Enter
+    row(page, alert).locator("button[data-action='acknowledge']").focus()
+    page.keyboard.press("Enter")
+    page.select_option("#ack-until", "week")
+    page.fill("#ack-note", "supplier called, truck on Monday")
+    page.focus("#ack-submit")
+    page.keyboard.press("Enter")
+    wait_until(lambda: row(page, alert).count() == 0, "the acknowledged row to go")
+    assert page.locator("#rows tr").count() == len(alerts) - 1
+    assert attr(page, "#count", "data-count") == str(len(alerts) - 1)
+    assert "Acknowledged " + alert["product_name"] in page.inner_text("#action-status")
+    # the focus moved on to the row that took its place
+    focused = page.evaluate(
+        "(e => [e.dataset.action, e.closest('tr') && e.closest('tr').dataset.productId])"
+        "(document.activeElement)"
+    )
+    assert focused == ["acknowledge", str(after["product_id"])]
+    # through the API: one acknowledgement, with the note and a week's until; the alert hidden
+    (ack,) = api_get(client, key, acks_path)
+    assert (ack["product_id"], ack["warehouse_id"]) == (alert["product_id"], alert["warehouse_id"])
+    assert ack["note"] == "supplier called, truck on Monday"
+    until = dt.datetime.fromisoformat(ack["until"])
+    assert dt.timedelta(days=6, hours=23) < until - dt.datetime.now(dt.UTC) <= dt.timedelta(days=7)
+    hidden = api_alerts(client, company_id, key)["alerts"]
+    assert all(
+        a["product_id"] != alert["product_id"]
+        for a in hidden
+        if a["warehouse_id"] == alert["warehouse_id"]
+    )
+
+    # "Show acknowledged": the row is back, marked, with the note
+    page.check("#f-acknowledged")
+    wait_until(lambda: row(page, alert).count() == 1, "the acknowledged row shown")
+    marked = row(page, alert)
+    assert "acknowledged" in marked.get_attribute("class")
+    assert marked.get_attribute("data-acknowledgement-id") == str(ack["id"])
+    text = marked.inner_text()
+    assert "Acknowledged" in text and "supplier called, truck on Monday" in text
+    assert marked.locator("button[data-action='acknowledge']").count() == 0
+
+    # Un-acknowledge: the acknowledgement is gone and the row is an ordinary one again
+    marked.locator("button[data-action='unacknowledge']").click()
+    wait_until(
+        lambda: row(page, alert).get_attribute("data-acknowledgement-id") is None,
+        "the row un-acknowledged",
+    )
+    assert api_get(client, key, acks_path) == []
+    assert "is back in the list" in page.inner_text("#action-status")
+    page.uncheck("#f-acknowledged")
+    wait_until(lambda: page.locator("#rows tr").count() == len(alerts), "every alert again")
+    assert row(page, alert).count() == 1
+
+
+def test_acknowledging_with_the_default_snooze_hides_the_row_until_tomorrow(tab, selling, client):
+    tenant, product_id, warehouse_id = selling
+    page = tab.page
+    sign_in(page, tenant.api_key)
+    page.click("#rows button[data-action='acknowledge']")
+    page.click("#ack-submit")  # "until tomorrow", no note
+    page.wait_for_selector("#empty:not([hidden])", timeout=TIMEOUT_MS)
+    (ack,) = api_get(
+        client, tenant.api_key, f"/api/companies/{tenant.id}/alerts/low-stock/acknowledgements"
+    )
+    assert ack["note"] is None
+    # the browser's next local midnight: less than a day away
+    assert (
+        dt.timedelta(0)
+        < dt.datetime.fromisoformat(ack["until"]) - dt.datetime.now(dt.UTC)
+        <= (dt.timedelta(days=1))
+    )
+
+
+def test_the_new_column_selection_and_dialog_fit_375px(browser, live_server, demo):  # noqa: F811
+    _, key = demo
+    phone = open_page(browser, live_server.url, viewport={"width": 375, "height": 812})
+    page = phone.page
+    sign_in(page, key)
+    page.check("#select-all")
+    page.click("#bulk-actions button[data-action='draft-po']")
+    page.wait_for_selector("#action-status li.draft", timeout=TIMEOUT_MS)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page.is_visible("#rows tr .on-order")
+    page.locator("#rows button[data-action='acknowledge']").first.click()
+    box = page.locator("#ack-dialog").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.keyboard.press("Escape")
+    phone.context.close()
+    assert phone.errors == []

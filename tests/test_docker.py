@@ -111,8 +111,22 @@ def test_compose_file_is_valid_and_fixes_the_first_start_findings(tmp_path):
     # one image, built once
     assert [name for name, service in services.items() if "build" in service] == ["api"]
     assert migrate["image"] == api["image"]
+    # the webhook worker: the same image, after the migration, back after a reboot, with
+    # time to finish the delivery in flight (10 s at most) before SIGKILL
+    worker = services["worker"]
+    assert worker["image"] == api["image"] and worker["command"] == ["worker"]
+    assert worker["restart"] == "unless-stopped"
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "docker/healthcheck.py", "worker"]
+    assert worker["environment"]["STOCKFLOW_WORKER_HEARTBEAT"]
+    grace = worker["stop_grace_period"]
+    assert grace.endswith("s") and int(grace.rstrip("s")) >= 15
+    assert (
+        worker["environment"]["STOCKFLOW_WEBHOOK_KEY"]
+        == api["environment"]["STOCKFLOW_WEBHOOK_KEY"]
+    )
     # the password reaches the app as a part, never pasted into a URL
-    for service in (migrate, api):
+    for service in (migrate, api, worker):
         assert "DATABASE_URL" not in service["environment"]
         assert service["environment"]["POSTGRES_PASSWORD"] == password
     env = {k: str(v) for k, v in api["environment"].items()}
@@ -315,3 +329,45 @@ def test_the_entrypoint_migrates_serves_and_passes_its_health_check(scratch_data
         [sys.executable, "docker/healthcheck.py"], cwd=ROOT, env=entrypoint_env(**env), timeout=30
     )
     assert down.returncode == 1
+
+
+@pytest.mark.postgres
+def test_the_entrypoint_runs_the_worker_which_beats_and_stops_on_sigterm(
+    scratch_database_url, tmp_path
+):
+    url = sa.engine.make_url(scratch_database_url)
+    heartbeat = tmp_path / "worker.alive"
+    env = {
+        "POSTGRES_HOST": url.host or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": url.username or "postgres",
+        "POSTGRES_DB": url.database,
+        "STOCKFLOW_ADMIN_TOKEN": STRONG_TOKEN,
+        "STOCKFLOW_WEBHOOK_KEY": STRONG_TOKEN,
+        "STOCKFLOW_WORKER_HEARTBEAT": str(heartbeat),
+    }
+    assert run_entrypoint("migrate", **env).returncode == 0
+    check = [sys.executable, "docker/healthcheck.py", "worker"]
+    assert subprocess.run(check, cwd=ROOT, env=entrypoint_env(**env), timeout=30).returncode == 1
+    process = subprocess.Popen(
+        ["docker/entrypoint.sh", "worker"],
+        cwd=ROOT,
+        env=entrypoint_env(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not heartbeat.exists():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the worker never beat"
+            time.sleep(0.2)
+        healthy = subprocess.run(check, cwd=ROOT, env=entrypoint_env(**env), timeout=30)
+        assert healthy.returncode == 0
+        # exec: the entrypoint's PID is the worker's, which SIGTERM stops with 0
+        stop_process(process)
+        assert process.returncode == 0
+    finally:
+        stop_process(process)
+        process.stderr.close()

@@ -59,6 +59,9 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE = [
     r"Product \d+ is not on purchase order \d+\.",
     r"Must not be before the order was placed \(ordered_at\)\.",
     r"Must be within 10 years from now\.",
+    # alert acknowledgements: until is ahead of now, and at most a year ahead
+    r"Must be in the future\.",
+    r"Must be within 366 days from now\.",
     # "format: email" is RFC 5321 syntax, which allows "0@0.a"; we refuse an address
     # no mail reaches (the domain needs a top-level domain of 2+ characters, as
     # marshmallow's Email checks; the document's description says so). Saying it as
@@ -68,6 +71,10 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE = [
     r"Bundles cannot be adjusted\.",
     r"Also in products\.[0-9]+\.",  # a SKU twice in one import
     r"Fixed at creation; this product's differs\.",  # is_bundle of an existing SKU
+    # webhook URLs: a port in range and a host, which the pattern leaves to app.events.urls
+    r"Has an invalid port\.",
+    r"Must name a host\.",
+    r"Not a valid URL\.",
 ]
 
 

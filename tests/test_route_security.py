@@ -55,7 +55,7 @@ WRITE_METHODS = {"POST", "PUT", "PATCH"}
 # <converter(args):name> in a werkzeug rule
 RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
 # converters whose argument names a row by id (another company's row must be a 404)
-ID_CONVERTERS = {"id", "int"}
+ID_CONVERTERS = {"id", "bigid", "int"}
 URLSAFE = set(string.ascii_letters + string.digits + "-_")
 FRESH_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -186,6 +186,22 @@ def world(client, make_company) -> World:
     }
     post_ok(client, f"/api/purchase-orders/{orders['receive']}/submit", None, a, status=200)
 
+    webhook = post_ok(
+        client,
+        "/api/webhooks",
+        {"url": f"https://{m}.example/hook", "events": ["stock.low"], "description": m},
+        a,
+    )["id"]
+    delivery = post_ok(client, f"/api/webhooks/{webhook}/test", None, a, status=202)
+    delivery = delivery["delivery_id"]
+    acknowledgement = post_ok(
+        client,
+        f"/api/companies/{a.id}/alerts/low-stock/acknowledgements",
+        # of the row in the second warehouse: the alert in Main stays visible
+        {"product_id": product, "warehouse_id": wh2, "note": m},
+        a,
+    )["id"]
+
     operation = {"product_id": product, "warehouse_id": wh, "quantity": 1}
     return World(
         a=a,
@@ -201,6 +217,9 @@ def world(client, make_company) -> World:
             "supplier_id": supplier,
             "product_type": ptype,
             "purchase_order_id": orders["item"],
+            "webhook_id": webhook,
+            "delivery_id": delivery,
+            "acknowledgement_id": acknowledgement,
         },
         overrides={
             ("bundles.Components", "product_id"): bundle,
@@ -248,6 +267,7 @@ def world(client, make_company) -> World:
             ("purchasing.submit", "POST"): {},
             ("purchasing.receipts", "POST"): {"lines": [{"product_id": product, "quantity": 1}]},
             ("purchasing.from_alerts", "POST"): {"warehouse_id": wh},
+            ("alerts.Acknowledgements", "POST"): {"product_id": product, "warehouse_id": wh2},
             ("stock.adjustments", "POST"): {
                 "product_id": product,
                 "warehouse_id": wh,
@@ -257,6 +277,14 @@ def world(client, make_company) -> World:
             ("stock.post_batch", "POST"): {
                 "operations": [{"type": "sale", **operation}, {"type": "return", **operation}]
             },
+            ("webhooks.Webhooks", "POST"): {
+                "url": "https://sweep.example/hook",
+                "events": ["stock.out"],
+            },
+            ("webhooks.WebhookItem", "PATCH"): {"description": "Hijacked"},
+            ("webhooks.rotate_secret", "POST"): {},
+            ("webhooks.send_test", "POST"): {},
+            ("webhooks.redeliver", "POST"): {},
             ("products.import_products", "POST"): {
                 "products": [
                     {
@@ -371,6 +399,9 @@ def snapshot_of_a(client, world: World) -> dict:
         "/api/product-types",
         "/api/stock/ledger?limit=500",
         f"/api/companies/{world.a.id}/alerts/low-stock",
+        "/api/webhooks",
+        f"/api/webhooks/{world.ids['webhook_id']}/deliveries",
+        "/api/events",
     ]
     state = {}
     for url in urls:

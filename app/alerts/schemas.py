@@ -1,11 +1,24 @@
 """Low-stock alerts as the API shows them (the original keys are fixed: clients parse them)."""
 
 import datetime as dt
+import operator
 
 import marshmallow as ma
 from marshmallow import validate
 
-from app.schemas import PRODUCT_TYPE_MAX_LENGTH, Money, QueryId, QueryInteger, QueryText
+from app.schemas import (
+    PRODUCT_TYPE_MAX_LENGTH,
+    Id,
+    Money,
+    QueryId,
+    QueryInteger,
+    QueryText,
+    Text,
+    UtcDateTime,
+)
+
+MAX_NOTE_LENGTH = 500
+MAX_UNTIL_DAYS = 366
 
 
 class AlertQuerySchema(ma.Schema):
@@ -26,6 +39,13 @@ class AlertQuerySchema(ma.Schema):
             "only those; absent (the default): every alert, each with its `covered` field"
         }
     )
+    include_acknowledged = ma.fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "true: also the alerts hidden by an acknowledgement that holds "
+            "(each says so in `acknowledgement`); default false"
+        },
+    )
     page = QueryInteger(minimum=1, maximum=100_000, load_default=1)
     page_size = QueryInteger(minimum=1, maximum=1000, load_default=100)
     format = QueryText(
@@ -43,6 +63,16 @@ class AlertSupplierSchema(ma.Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     contact_email = ma.fields.String(allow_none=True)
+
+
+class AlertAcknowledgementRefSchema(ma.Schema):
+    """The acknowledgement that holds for an alert."""
+
+    id = ma.fields.Integer()
+    acknowledged_at = ma.fields.DateTime()
+    acknowledged_by = ma.fields.String(metadata={"description": "The name of the API key"})
+    until = ma.fields.DateTime(allow_none=True)
+    note = ma.fields.String(allow_none=True)
 
 
 class AlertSchema(ma.Schema):
@@ -136,6 +166,14 @@ class AlertSchema(ma.Schema):
             "when stockout_date is null)"
         }
     )
+    acknowledgement = ma.fields.Nested(
+        AlertAcknowledgementRefSchema,
+        allow_none=True,
+        metadata={
+            "description": "The acknowledgement that holds for this alert (only with "
+            "include_acknowledged=true: otherwise the alert is hidden); null when none holds"
+        },
+    )
 
 
 class AlertPageSchema(ma.Schema):
@@ -177,30 +215,138 @@ CSV_COLUMNS = [
     "projected_quantity",
     "next_delivery_at",
     "covered",
+    "acknowledgement_id",
+    "acknowledged_at",
+    "acknowledged_by",
+    "acknowledged_until",
+    "acknowledgement_note",
 ]
 # a cell a spreadsheet would run as a formula starts with one of these
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value) -> object:
-    """A value as a CSV cell, written as the JSON writes it (amounts as their decimal
-    string, dates ISO 8601), empty for null; text that a spreadsheet would take for a
-    formula (a product named "=HYPERLINK(...)") gets a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"  # as the JSON writes it
-    if isinstance(value, str):
-        return "'" + value if value.startswith(FORMULA_STARTS) else value
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)  # int, Decimal: as the JSON's digits
+# how the cells are written, by column: as the JSON writes the values (amounts as
+# their decimal string, dates ISO 8601, booleans true/false), empty for null; the
+# csv module writes integers, amounts and null (as "") itself
+TEXT_COLUMNS = [
+    i
+    for i, c in enumerate(CSV_COLUMNS)
+    if c
+    in {
+        "product_name",
+        "sku",
+        "warehouse_name",
+        "threshold_source",
+        "product_type",
+        "urgency",
+        "supplier_name",
+        "supplier_contact_email",
+        "lead_time_source",
+        "acknowledged_by",
+        "acknowledgement_note",
+    }
+]
+TIME_COLUMNS = [
+    i
+    for i, c in enumerate(CSV_COLUMNS)
+    if c
+    in {"stockout_date", "reorder_by", "next_delivery_at", "acknowledged_at", "acknowledged_until"}
+]
+FLAG_COLUMNS = [i for i, c in enumerate(CSV_COLUMNS) if c == "covered"]
+_VALUES = operator.itemgetter(*CSV_COLUMNS)
+NO_SUPPLIER = {"supplier_id": None, "supplier_name": None, "supplier_contact_email": None}
+NO_ACKNOWLEDGEMENT = {
+    "acknowledgement_id": None,
+    "acknowledged_at": None,
+    "acknowledged_by": None,
+    "acknowledged_until": None,
+    "acknowledgement_note": None,
+}
 
 
 def csv_row(alert: dict) -> list:
-    """An alert (``app.alerts.queries.derive``) as one CSV line, the supplier's fields in
-    three columns. Written by hand, not through ``AlertSchema``: a marshmallow dump
-    per row was most of the export's time."""
-    supplier = alert["supplier"] or {}
-    flat = alert | {f"supplier_{key}": value for key, value in supplier.items()}
-    return [_cell(flat.get(column)) for column in CSV_COLUMNS]
+    """An alert (``app.alerts.queries.derive``) as one CSV line, the supplier's and the
+    acknowledgement's fields in columns of their own. Written by hand, column types
+    known in advance, not through ``AlertSchema``: a marshmallow dump (or a
+    conversion per cell) per row was most of the export's time. Text that a
+    spreadsheet would take for a formula (a product named "=HYPERLINK(...)") gets a
+    leading apostrophe."""
+    flat = dict(alert)
+    supplier = alert["supplier"]
+    if supplier is None:
+        flat.update(NO_SUPPLIER)
+    else:
+        flat["supplier_id"] = supplier["id"]
+        flat["supplier_name"] = supplier["name"]
+        flat["supplier_contact_email"] = supplier["contact_email"]
+    acknowledgement = alert["acknowledgement"]
+    if acknowledgement is None:
+        flat.update(NO_ACKNOWLEDGEMENT)
+    else:
+        flat["acknowledgement_id"] = acknowledgement["id"]
+        flat["acknowledged_at"] = acknowledgement["acknowledged_at"]
+        flat["acknowledged_by"] = acknowledgement["acknowledged_by"]
+        flat["acknowledged_until"] = acknowledgement["until"]
+        flat["acknowledgement_note"] = acknowledgement["note"]
+    cells = list(_VALUES(flat))
+    for i in TEXT_COLUMNS:
+        text = cells[i]
+        if text and text.startswith(FORMULA_STARTS):
+            cells[i] = "'" + text
+    for i in TIME_COLUMNS:
+        if cells[i] is not None:
+            cells[i] = cells[i].isoformat()
+    for i in FLAG_COLUMNS:
+        cells[i] = "true" if cells[i] else "false"
+    return cells
+
+
+class AcknowledgedUntil(UtcDateTime):
+    """When an acknowledgement ends at the latest: a time in the future, at most a year
+    ahead (further is a typo: leave ``until`` out for no end)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        when = super()._deserialize(value, attr, data, **kwargs)
+        now = dt.datetime.now(dt.UTC)
+        if when <= now:
+            raise ma.ValidationError("Must be in the future.")
+        if when > now + dt.timedelta(days=MAX_UNTIL_DAYS):
+            raise ma.ValidationError(f"Must be within {MAX_UNTIL_DAYS} days from now.")
+        return when
+
+
+class AcknowledgementCreateSchema(ma.Schema):
+    """Body of POST /api/companies/<id>/alerts/low-stock/acknowledgements."""
+
+    product_id = Id(required=True)
+    warehouse_id = Id(required=True)
+    until = AcknowledgedUntil(
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "Hide the alert until then at most (ISO 8601, in the future, "
+            f"within {MAX_UNTIL_DAYS} days); null or absent: until the situation worsens "
+            "or the acknowledgement is deleted"
+        },
+    )
+    note = Text(
+        max_length=MAX_NOTE_LENGTH,
+        multiline=True,
+        allow_none=True,
+        load_default=None,
+        metadata={"description": f"Up to {MAX_NOTE_LENGTH} characters"},
+    )
+
+
+class AcknowledgementSchema(ma.Schema):
+    """A buyer's acknowledgement of the alert of a product in a warehouse."""
+
+    id = ma.fields.Integer()
+    product_id = ma.fields.Integer()
+    warehouse_id = ma.fields.Integer()
+    until = ma.fields.DateTime(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+    acknowledged_at = ma.fields.DateTime()
+    acknowledged_by = ma.fields.String(
+        metadata={"description": "The name of the API key that acknowledged"}
+    )

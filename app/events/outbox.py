@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from flask import g
@@ -57,6 +57,8 @@ class _Pending:
     product_id: int | None = None
     warehouse_id: int | None = None
     endpoint_id: int | None = None
+    # the public event id, drawn when the event is noted so ``emit`` can return it
+    uid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 def level_changed(
@@ -83,16 +85,17 @@ def emit(
     product_id: int | None = None,
     warehouse_id: int | None = None,
     endpoint_id: int | None = None,
-) -> None:
+) -> str:
     """Queue an event for this transaction; it is written just before the commit.
+    Returns its public id (``uid``), which the written row will carry.
 
     ``product_id`` and ``warehouse_id`` (both or neither) order it among that
     row's stock events for each endpoint. With ``endpoint_id`` (a ``ping``) it is
     delivered to that endpoint only, subscribed or not; otherwise to every enabled
     endpoint subscribed to its type."""
-    g.setdefault("pending_events", []).append(
-        _Pending(type_, data, product_id, warehouse_id, endpoint_id)
-    )
+    event = _Pending(type_, data, product_id, warehouse_id, endpoint_id)
+    g.setdefault("pending_events", []).append(event)
+    return event.uid
 
 
 def discard() -> None:
@@ -175,7 +178,7 @@ def _write(company_id: int, pending: list[_Pending]) -> int:
     now = bulk.utc(db.session.scalar(sa.select(write_time())))
     rows, uids = [], []
     for event in pending:
-        uid = str(uuid.uuid4())
+        uid = event.uid
         payload = {
             "id": uid,
             "type": event.type,
@@ -195,10 +198,14 @@ def _write(company_id: int, pending: list[_Pending]) -> int:
             "RETURNING id, uid",
         )
         ids.update({uid: id_ for id_, uid in written})
+    # FOR KEY SHARE, in id order: an endpoint being deleted is waited for and then
+    # left out (never a foreign-key error on its delivery), and a deletion waits for
+    # this commit; a PATCH (no key update) is not held up
     endpoints = db.session.execute(
-        sa.select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-            WebhookEndpoint.company_id == company_id, WebhookEndpoint.enabled
-        )
+        sa.select(WebhookEndpoint.id, WebhookEndpoint.events)
+        .where(WebhookEndpoint.company_id == company_id, WebhookEndpoint.enabled)
+        .order_by(WebhookEndpoint.id)
+        .with_for_update(read=True, key_share=True)
     ).all()
     subscribed = {endpoint.id: set(json.loads(endpoint.events)) for endpoint in endpoints}
     deliveries = []

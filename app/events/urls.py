@@ -35,6 +35,10 @@ class UrlRefused(ValueError):
     """The URL may not be called; the message says why."""
 
 
+class HostUnresolved(UrlRefused):
+    """The host does not resolve (now): at delivery time a network fault, retried."""
+
+
 def production() -> bool:
     return current_app.config.get("STOCKFLOW_ENV") == "production"
 
@@ -49,7 +53,11 @@ def allowed_hosts() -> set[str]:
 def check_url(url: str) -> tuple[str, int]:
     """The URL's host and port if it may be called (without resolving it); else
     ``UrlRefused``."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - parses the host: a bad IPv6 literal raises here
+    except ValueError:
+        raise UrlRefused("Not a valid URL.") from None
     if parts.scheme not in ("http", "https"):
         raise UrlRefused("Must be an http or https URL.")
     if not parts.hostname:
@@ -93,7 +101,7 @@ def delivery_addresses(url: str) -> tuple[str, int, list[str]]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
-        raise UrlRefused(f"Host {host!r} does not resolve ({error}).") from None
+        raise HostUnresolved(f"Host {host!r} does not resolve ({error}).") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if production() and host not in allowed_hosts():
         bad = [a for a in addresses if refused_address(a)]

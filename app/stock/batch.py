@@ -135,7 +135,7 @@ def apply(company_id: int, operations: list[dict]) -> dict:
     # the alert version moves for rows that were, or now are, low and sold in the window
     alerts_changed(
         {
-            p
+            (p, w)
             for w, p in rows
             if alerting(kept[(w, p)].quantity, kept[(w, p)].threshold, kept[(w, p)].window_sales)
             or alerting(levels[(w, p)], kept[(w, p)].threshold, window_sales[(w, p)])

@@ -181,7 +181,7 @@ def _sell_postgresql(company_id: int, data: dict) -> list[Entry] | None:
         "reference": data.get("reference"),
         "note": data.get("note"),
         "stock_slot": product_id % changes.STOCK_SLOTS,
-        "alert_slot": changes.ALERT_SLOTS[product_id % changes.STOCK_SLOTS],
+        "alert_slot": changes.alert_slot(product_id, warehouse_id),
     }
     connection = db.session.connection()
     row = None
@@ -271,7 +271,7 @@ def _sell_sqlite(company_id: int, data: dict) -> list[Entry] | None:
     pending_ledger_rows(db.session, ["sale"])
     changes.stock_changed([product_id])
     if service.alerting(after, threshold, sold):
-        changes.alerts_changed([product_id])
+        changes.alerts_changed([(product_id, warehouse_id)])
     entry = Entry(
         id=entry_id,
         reason="sale",

@@ -124,7 +124,7 @@ def _upsert_increment(
         )
     quantity, threshold, sold = row
     if alerting(quantity - delta, threshold, sold):
-        alerts_changed([product_id])
+        alerts_changed([(product_id, warehouse_id)])
     if not opening:
         outbox.level_changed(product_id, warehouse_id, quantity - delta, quantity, threshold, sold)
     return quantity
@@ -182,7 +182,7 @@ def _conditional_decrement(
     quantity, threshold, sold = row
     # a lower level with at least the sales it had: it alerts now if it did before
     if alerting(quantity, threshold, sold):
-        alerts_changed([product_id])
+        alerts_changed([(product_id, warehouse_id)])
     outbox.level_changed(product_id, warehouse_id, quantity + n, quantity, threshold, sold)
     return quantity
 
@@ -432,7 +432,7 @@ def _count(ctx: Context, product_id: int, warehouse_id: int, counted: int, expec
         .returning(Inventory.quantity, Inventory.alert_threshold, Inventory.window_sales)
     ).one()
     if alerting(min(before, after), threshold, sold):
-        alerts_changed([product_id])
+        alerts_changed([(product_id, warehouse_id)])
     outbox.level_changed(product_id, warehouse_id, before, after, threshold, sold)
     entry = _record(ctx, Change(product_id, warehouse_id, counted - before, "adjustment"), after)
     db.session.flush()

@@ -149,6 +149,11 @@ def upgrade() -> None:
             batch_op.f("ix_webhook_deliveries_company_id_endpoint_id_id"),
             ["company_id", "endpoint_id", "id"],
         )
+        # the worker's pruning: "no delivery left" for an event, and the foreign key's
+        # check when an event is deleted
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_company_id_event_id"), ["company_id", "event_id"]
+        )
         batch_op.create_index(
             "ix_webhook_deliveries_pending_order",
             ["company_id", "endpoint_id", "ordering_key", "id"],

@@ -11,14 +11,16 @@
   var URGENCY_RANK = { critical: 0, high: 1, normal: 2 };
   var URGENCY_TEXT = { critical: "Critical", high: "High", normal: "Normal" };
 
-  // Row actions and actions on the selected rows. The API has none yet: issue 13
-  // (acknowledge / snooze an alert) and issue 14 (draft a purchase order from the
-  // selected alerts) register theirs here, e.g.
-  //   ROW_ACTIONS.push({ id: "ack", label: "Acknowledge",
-  //                      run: function (alert) { return api("POST", ".../ack"); } });
-  //   BULK_ACTIONS.push({ id: "draft-po", label: "Draft purchase order",
-  //                       run: function (alerts) { return api("POST", "/api/purchase-orders", ...); } });
-  // `run` returns a promise; the dashboard then polls at once, so a hidden row goes.
+  var SKIP_REASONS = {
+    no_supplier: "it has no supplier",
+    supplier_archived: "its supplier is archived",
+    on_order: "open orders already bring what it needs",
+  };
+
+  // Row actions ({id, label, shows(alert), run(alert, button)}) and actions on the
+  // selected rows ({id, label, run(alerts)}). `run` returns a promise; when it settles
+  // the dashboard asks for the alerts again (a fresh 200), so an acknowledged row goes.
+  // They are registered at the end of this file.
   var ROW_ACTIONS = [];
   var BULK_ACTIONS = [];
 
@@ -37,7 +39,11 @@
     clockTimer: null,
     renderCount: 0,
     pollCount: 0,
+    pollSequence: 0, // every poll is numbered ...
+    shownSequence: 0, // ... and the page shows the answer to this one
     selected: {}, // "product:warehouse" -> true
+    idempotencyKeys: {}, // request -> key, kept until the API has answered it for sure
+    ackAlert: null, // the alert the acknowledge dialog is about
     generation: 0, // bumps on sign-out, so late answers of an old session are dropped
   };
 
@@ -62,6 +68,7 @@
     options = options || {};
     var headers = { Authorization: "Bearer " + (options.key || state.key) };
     if (options.etag) headers["If-None-Match"] = options.etag;
+    if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
     var init = { method: method, headers: headers, cache: "no-store", credentials: "omit" };
     if (options.json !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -119,8 +126,12 @@
     state.sales = {};
     state.lastOk = null;
     state.selected = {};
+    state.idempotencyKeys = {};
+    if ($("ack-dialog").open) $("ack-dialog").close();
     $("rows").replaceChildren();
     setError(null);
+    showActionResult(null);
+    showActionError(null);
     $("updated").textContent = "not loaded yet";
     showSignIn(message);
   }
@@ -128,10 +139,21 @@
   // --- polling -----------------------------------------------------------------------
 
   function alertsPath() {
+    // covered and acknowledged are asked of the API: the page holds the 200 most
+    // urgent alerts of that choice, and the other filters narrow those
+    var covered = $("f-covered").value;
     return (
       "/api/companies/" + state.company.id + "/alerts/low-stock?days=" + SPARK_DAYS +
-      "&page_size=" + PAGE_SIZE
+      "&page_size=" + PAGE_SIZE +
+      (covered ? "&covered=" + covered : "") +
+      ($("f-acknowledged").checked ? "&include_acknowledged=true" : "")
     );
+  }
+
+  // ask again at once for a fresh 200 (after an action, or another server-side filter)
+  function refresh() {
+    state.etag = null;
+    return poll();
   }
 
   function scheduleNext() {
@@ -140,11 +162,19 @@
   }
 
   function poll() {
+    clearTimeout(state.pollTimer);
     var generation = state.generation;
     var updated = $("updated");
-    return api("GET", alertsPath(), { etag: state.etag })
+    var path = alertsPath();
+    var sequence = (state.pollSequence += 1);
+    // dropped: an answer to another question (the filters changed meanwhile), or one
+    // older than what is shown (a poll sent before an action, answered after its refresh)
+    function stale() {
+      return generation !== state.generation || path !== alertsPath() || sequence < state.shownSequence;
+    }
+    return api("GET", path, { etag: state.etag })
       .then(function (response) {
-        if (generation !== state.generation) return null;
+        if (stale()) return null;
         state.pollCount += 1;
         updated.setAttribute("data-poll-count", String(state.pollCount));
         if (response.status === 304) {
@@ -164,7 +194,8 @@
         var etag = response.headers.get("ETag");
         return response.json().then(function (page) {
           return loadSales(page.alerts).then(function (sales) {
-            if (generation !== state.generation) return;
+            if (stale()) return;
+            state.shownSequence = sequence;
             state.etag = etag;
             state.alerts = page.alerts;
             state.total = page.total_alerts;
@@ -381,21 +412,80 @@
     return td;
   }
 
+  function day(iso) {
+    return iso ? iso.slice(0, 10) : "";
+  }
+
+  // an API time (UTC) as the reader's local "YYYY-MM-DD HH:MM"
+  function when(iso) {
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) return iso;
+    function two(n) {
+      return ("0" + n).slice(-2);
+    }
+    return (
+      date.getFullYear() + "-" + two(date.getMonth() + 1) + "-" + two(date.getDate()) + " " +
+      two(date.getHours()) + ":" + two(date.getMinutes())
+    );
+  }
+
+  function onOrderCell(alert) {
+    var td = cell("On order", "on-order");
+    var units = alert.on_order || 0;
+    if (!units) {
+      td.appendChild(el("span", "none", "none"));
+      return td;
+    }
+    td.appendChild(el("span", "units", units + " on order"));
+    td.appendChild(el("span", "projected", alert.projected_quantity + " projected"));
+    if (alert.next_delivery_at) {
+      td.appendChild(el("span", "delivery", "next delivery " + day(alert.next_delivery_at)));
+    } else {
+      td.appendChild(el("span", "delivery", "no delivery date"));
+    }
+    // in words as well as colour: covered, or why the open orders are not enough
+    td.appendChild(
+      alert.covered
+        ? el("span", "badge badge-covered", "Covered")
+        : el("span", "badge badge-short", "Not covered")
+    );
+    return td;
+  }
+
+  function acknowledgementNote(ack) {
+    var text = "Acknowledged " + day(ack.acknowledged_at);
+    if (ack.acknowledged_by !== null && ack.acknowledged_by !== undefined && ack.acknowledged_by !== "") {
+      text += " by " + (typeof ack.acknowledged_by === "object"
+        ? ack.acknowledged_by.name || ack.acknowledged_by.id
+        : ack.acknowledged_by);
+    }
+    text += ack.until ? ", hidden until " + when(ack.until) : ", hidden until it gets worse";
+    if (ack.note) text += ": \u201c" + ack.note + "\u201d";
+    return el("span", "ack-note", text);
+  }
+
   function renderRow(alert) {
     var tr = el("tr", "urgency-" + alert.urgency);
     tr.setAttribute("data-product-id", String(alert.product_id));
     tr.setAttribute("data-warehouse-id", String(alert.warehouse_id));
     tr.setAttribute("data-urgency", alert.urgency);
+    tr.setAttribute("data-covered", String(Boolean(alert.covered)));
+    tr.setAttribute("data-on-order", String(alert.on_order || 0));
+    if (alert.acknowledgement) {
+      tr.classList.add("acknowledged");
+      tr.setAttribute("data-acknowledgement-id", String(alert.acknowledgement.id));
+    }
 
     if (BULK_ACTIONS.length) {
       var select = cell("Select", "select-col");
-      var box = el("input");
+      var box = el("input", "select-row");
       box.type = "checkbox";
       box.checked = Boolean(state.selected[rowKey(alert)]);
       box.setAttribute("aria-label", "Select " + alert.product_name + " in " + alert.warehouse_name);
       box.addEventListener("change", function () {
         if (box.checked) state.selected[rowKey(alert)] = true;
         else delete state.selected[rowKey(alert)];
+        renderSelection();
       });
       select.appendChild(box);
       tr.appendChild(select);
@@ -404,6 +494,7 @@
     var urgency = cell("Urgency");
     // colour and words: the badge says it, the colour only repeats it
     urgency.appendChild(el("span", "badge badge-" + alert.urgency, URGENCY_TEXT[alert.urgency] || alert.urgency));
+    if (alert.acknowledgement) urgency.appendChild(el("span", "badge badge-ack", "Acknowledged"));
     tr.appendChild(urgency);
 
     var product = cell("Product", "product");
@@ -423,6 +514,8 @@
     meter.setAttribute("aria-label", alert.current_stock + " of " + alert.threshold);
     stock.appendChild(meter);
     tr.appendChild(stock);
+
+    tr.appendChild(onOrderCell(alert));
 
     var out = cell("Runs out", "runs-out");
     var days = alert.days_until_stockout;
@@ -455,14 +548,15 @@
 
     if (ROW_ACTIONS.length) {
       var actions = cell("Actions", "actions-col");
+      if (alert.acknowledgement) actions.appendChild(acknowledgementNote(alert.acknowledgement));
       ROW_ACTIONS.forEach(function (action) {
+        if (action.shows && !action.shows(alert)) return;
         var button = el("button", "action", action.label);
         button.type = "button";
         button.setAttribute("data-action", action.id);
+        button.setAttribute("aria-label", action.label + " " + alert.product_name + " in " + alert.warehouse_name);
         button.addEventListener("click", function () {
-          runAction(function () {
-            return action.run(alert, api);
-          });
+          action.run(alert, button);
         });
         actions.appendChild(button);
       });
@@ -471,12 +565,88 @@
     return tr;
   }
 
-  function runAction(run) {
-    Promise.resolve()
-      .then(run)
-      .then(poll, function () {
-        setError("The action failed");
+  // --- actions: their outcome in a status region, their errors in an alert region ------
+
+  function showActionResult(nodes) {
+    var box = $("action-status");
+    if (!nodes) box.replaceChildren();
+    else box.replaceChildren.apply(box, nodes);
+  }
+
+  function showActionError(message) {
+    $("action-error").textContent = message || "";
+  }
+
+  // "Some products are unknown. (product_ids.0: Unknown product.)" from a problem response
+  function problemText(response) {
+    return response
+      .json()
+      .catch(function () {
+        return {};
+      })
+      .then(function (problem) {
+        var text = problem.detail || problem.title || "The API answered " + response.status + ".";
+        var errors = problem.errors || {};
+        var parts = Object.keys(errors).map(function (field) {
+          var messages = errors[field];
+          return field + ": " + (Array.isArray(messages) ? messages.join(" ") : JSON.stringify(messages));
+        });
+        if (parts.length) text += " (" + parts.join("; ") + ")";
+        return text + " [" + response.status + "]";
       });
+  }
+
+  // Runs an action; an Error's message is shown in the alert region. Then a fresh poll.
+  function runAction(run) {
+    showActionError(null);
+    return Promise.resolve()
+      .then(run)
+      .catch(function (error) {
+        showActionError(error && error.message ? error.message : "The action failed.");
+      })
+      .then(function () {
+        if (state.key) return refresh();
+        return null;
+      });
+  }
+
+  function randomKey() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes); // unlike randomUUID, also on plain http
+    return "dashboard-" + Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  // The same request gets the same Idempotency-Key until the API has answered it for
+  // sure: a retry after a lost answer (network, 5xx) is a replay, not a second draft.
+  function idempotencyKey(request) {
+    var key = state.idempotencyKeys[request];
+    if (!key) key = state.idempotencyKeys[request] = randomKey();
+    return key;
+  }
+
+  // what the actions act on: the selected rows the filters show (what you see is what
+  // you order; a row hidden by a filter stays selected for when it shows again)
+  function selectedAlerts() {
+    return visibleAlerts().filter(function (alert) {
+      return state.selected[rowKey(alert)];
+    });
+  }
+
+  function renderSelection() {
+    var shown = Array.prototype.slice.call(document.querySelectorAll("#rows .select-row"));
+    var ticked = shown.filter(function (box) {
+      return box.checked;
+    }).length;
+    var all = $("select-all");
+    all.checked = shown.length > 0 && ticked === shown.length;
+    all.indeterminate = ticked > 0 && ticked < shown.length;
+    var count = selectedAlerts().length;
+    $("selected-count").textContent = count === 1 ? "1 alert selected" : count + " alerts selected";
+    $("bulk-actions").querySelectorAll("button").forEach(function (button) {
+      button.disabled = count === 0 || button.getAttribute("aria-busy") === "true";
+    });
   }
 
   function renderBulkActions() {
@@ -488,19 +658,22 @@
     document.querySelectorAll(".actions-col").forEach(function (node) {
       node.hidden = !ROW_ACTIONS.length;
     });
-    if (!BULK_ACTIONS.length || bar.childElementCount) return;
+    if (!BULK_ACTIONS.length || bar.querySelector("button")) return;
     BULK_ACTIONS.forEach(function (action) {
       var button = el("button", "action", action.label);
       button.type = "button";
+      button.setAttribute("data-action", action.id);
       button.addEventListener("click", function () {
-        var chosen = state.alerts.filter(function (alert) {
-          return state.selected[rowKey(alert)];
+        var chosen = selectedAlerts();
+        if (!chosen.length) return;
+        button.setAttribute("aria-busy", "true");
+        button.disabled = true;
+        runAction(function () {
+          return action.run(chosen);
+        }).then(function () {
+          button.removeAttribute("aria-busy");
+          renderSelection();
         });
-        if (chosen.length) {
-          runAction(function () {
-            return action.run(chosen, api);
-          });
-        }
       });
       bar.appendChild(button);
     });
@@ -511,6 +684,15 @@
     renderBulkActions();
     var rows = visibleAlerts();
     $("rows").replaceChildren.apply($("rows"), rows.map(renderRow));
+    // a selected alert that is gone (ordered, acknowledged) is no longer selected
+    var present = {};
+    state.alerts.forEach(function (alert) {
+      present[rowKey(alert)] = true;
+    });
+    Object.keys(state.selected).forEach(function (key) {
+      if (!present[key]) delete state.selected[key];
+    });
+    if (BULK_ACTIONS.length) renderSelection();
     var count = $("count");
     count.textContent = String(rows.length);
     count.setAttribute("data-count", String(rows.length));
@@ -522,6 +704,273 @@
     state.renderCount += 1;
     $("updated").setAttribute("data-render-count", String(state.renderCount));
   }
+
+  // --- draft purchase orders from the selected alerts ----------------------------------
+
+  function names() {
+    var suppliers = {};
+    var warehouses = {};
+    var products = {};
+    state.alerts.forEach(function (alert) {
+      if (alert.supplier) suppliers[alert.supplier.id] = alert.supplier.name;
+      warehouses[alert.warehouse_id] = alert.warehouse_name;
+      products[alert.product_id] = alert.sku;
+    });
+    return { suppliers: suppliers, warehouses: warehouses, products: products };
+  }
+
+  // POST /api/purchase-orders/from-alerts takes one warehouse (or all) and a list of
+  // products: one request per warehouse of the selection names exactly the selected
+  // alerts (products x all warehouses would add alerts nobody selected). Each request
+  // is its own transaction, sent one after the other; when one fails, the drafts made
+  // before it stay and are shown with the error.
+  function draftPurchaseOrders(alerts) {
+    var byWarehouse = {};
+    alerts.forEach(function (alert) {
+      (byWarehouse[alert.warehouse_id] = byWarehouse[alert.warehouse_id] || []).push(alert.product_id);
+    });
+    var done = [];
+    var known = names();
+    var chain = Object.keys(byWarehouse)
+      .sort(function (a, b) {
+        return a - b;
+      })
+      .reduce(function (previous, warehouseId) {
+        return previous.then(function () {
+          var body = {
+            warehouse_id: Number(warehouseId),
+            product_ids: byWarehouse[warehouseId].sort(function (a, b) {
+              return a - b;
+            }),
+            days: SPARK_DAYS, // the window the page's alerts use
+          };
+          var request = "from-alerts " + JSON.stringify(body);
+          return api("POST", "/api/purchase-orders/from-alerts", {
+            json: body,
+            idempotencyKey: idempotencyKey(request),
+          }).then(function (response) {
+            if (response.status !== 409 && response.status < 500) {
+              // a definite answer: trying again is a new request with a new key
+              delete state.idempotencyKeys[request];
+            }
+            if (response.status !== 201) {
+              return problemText(response).then(function (text) {
+                throw new Error(
+                  "Drafting for " + (known.warehouses[warehouseId] || "warehouse " + warehouseId) +
+                  " failed: " + text
+                );
+              });
+            }
+            return response.json().then(function (result) {
+              done.push({ request: body, result: result, alerts: alerts });
+              body.product_ids.forEach(function (productId) {
+                delete state.selected[productId + ":" + warehouseId];
+              });
+            });
+          });
+        });
+      }, Promise.resolve());
+    return chain.then(
+      function () {
+        showActionResult(draftReport(done, known));
+      },
+      function (error) {
+        showActionResult(draftReport(done, known));
+        throw error;
+      }
+    );
+  }
+
+  function draftReport(done, known) {
+    var orders = [];
+    var notes = [];
+    done.forEach(function (item) {
+      var result = item.result;
+      var accounted = {};
+      result.purchase_orders.forEach(function (order) {
+        orders.push(order);
+        order.lines.forEach(function (line) {
+          accounted[line.product_id] = true;
+        });
+      });
+      result.skipped.forEach(function (skip) {
+        accounted[skip.product_id] = true;
+        notes.push(
+          (known.products[skip.product_id] || "product " + skip.product_id) + " in " +
+          (known.warehouses[skip.warehouse_id] || "warehouse " + skip.warehouse_id) + ": " +
+          (SKIP_REASONS[skip.reason] || skip.reason)
+        );
+      });
+      item.request.product_ids.forEach(function (productId) {
+        if (accounted[productId]) return;
+        var warehouseId = item.request.warehouse_id;
+        var acknowledged = item.alerts.some(function (alert) {
+          return alert.product_id === productId && alert.warehouse_id === warehouseId &&
+            alert.acknowledgement;
+        });
+        notes.push(
+          (known.products[productId] || "product " + productId) + " in " +
+          (known.warehouses[warehouseId] || "warehouse " + warehouseId) + ": " +
+          (acknowledged ? "acknowledged (drafts leave acknowledged alerts out)" : "no longer an alert")
+        );
+      });
+    });
+    if (!done.length) return null;
+    var nodes = [];
+    nodes.push(el("p", "result-title", orders.length === 1
+      ? "Drafted 1 purchase order:"
+      : orders.length
+        ? "Drafted " + orders.length + " purchase orders:"
+        : "No purchase order was drafted."));
+    if (orders.length) {
+      var list = el("ul", "drafts");
+      orders.forEach(function (order) {
+        var item = el("li", "draft");
+        item.setAttribute("data-purchase-order-id", String(order.id));
+        item.appendChild(el("strong", null, "PO #" + order.id + " (" + order.status + ")"));
+        item.appendChild(document.createTextNode(
+          " " + (known.suppliers[order.supplier_id] || "supplier " + order.supplier_id) +
+          " \u2192 " + (known.warehouses[order.warehouse_id] || "warehouse " + order.warehouse_id) +
+          ": " + order.lines.map(function (line) {
+            return line.sku + " \u00d7 " + line.quantity;
+          }).join(", ") +
+          " \u00b7 total " + order.total_cost + " "
+        ));
+        item.appendChild(el("code", null, "GET /api/purchase-orders/" + order.id));
+        list.appendChild(item);
+      });
+      nodes.push(list);
+    }
+    if (notes.length) {
+      nodes.push(el("p", "result-title", "Not drafted:"));
+      var skipped = el("ul", "skipped");
+      notes.forEach(function (note) {
+        skipped.appendChild(el("li", null, note));
+      });
+      nodes.push(skipped);
+    }
+    return nodes;
+  }
+
+  // --- acknowledge / snooze ------------------------------------------------------------
+
+  function acknowledgementsPath() {
+    return "/api/companies/" + state.company.id + "/alerts/low-stock/acknowledgements";
+  }
+
+  function describe(alert) {
+    return alert.product_name + " (" + alert.sku + ") in " + alert.warehouse_name;
+  }
+
+  function untilChoice(choice) {
+    var when = new Date();
+    if (choice === "tomorrow") {
+      when.setHours(24, 0, 0, 0); // the next local midnight
+      return when.toISOString();
+    }
+    if (choice === "week") return new Date(when.getTime() + 7 * 86400000).toISOString();
+    return null; // until un-acknowledged
+  }
+
+  function openAcknowledge(alert) {
+    state.ackAlert = alert;
+    $("ack-what").textContent = describe(alert);
+    $("ack-until").value = "tomorrow";
+    $("ack-note").value = "";
+    $("ack-error").hidden = true;
+    $("ack-submit").disabled = false;
+    $("ack-dialog").showModal();
+  }
+
+  // the acted-on row leaves: put the focus on the row that takes its place
+  function keepFocus(index) {
+    return function () {
+      if (document.activeElement && document.activeElement !== body) return;
+      var rows = $("rows").querySelectorAll("tr");
+      var row = rows[Math.min(index, rows.length - 1)];
+      var target = row ? row.querySelector("button.action") : null;
+      (target || $("board-title")).focus();
+    };
+  }
+
+  function rowIndex(alert) {
+    return visibleAlerts().indexOf(alert);
+  }
+
+  function submitAcknowledge() {
+    var alert = state.ackAlert;
+    if (!alert) return;
+    var payload = { product_id: alert.product_id, warehouse_id: alert.warehouse_id };
+    var until = untilChoice($("ack-until").value);
+    if (until) payload.until = until;
+    var note = $("ack-note").value.trim();
+    if (note) payload.note = note;
+    var index = rowIndex(alert);
+    var error = $("ack-error");
+    $("ack-submit").disabled = true;
+    api("POST", acknowledgementsPath(), { json: payload })
+      .then(function (response) {
+        // 201, or 200 when an acknowledgement that no longer held is replaced
+        if (response.status !== 201 && response.status !== 200) {
+          return problemText(response).then(function (text) {
+            throw new Error(text);
+          });
+        }
+        return response.json().then(function (ack) {
+          state.ackAlert = null;
+          $("ack-dialog").close();
+          showActionResult([
+            el("p", null, "Acknowledged " + describe(alert) +
+              (ack.until ? ", hidden until " + when(ack.until) : ", hidden until it gets worse") +
+              "."),
+          ]);
+          return refresh().then(keepFocus(index));
+        });
+      })
+      .catch(function (failure) {
+        error.textContent = "Not acknowledged: " + (failure.message || "the API did not answer.");
+        error.hidden = false;
+        $("ack-submit").disabled = false;
+      });
+  }
+
+  function unacknowledge(alert) {
+    var index = rowIndex(alert);
+    runAction(function () {
+      return api("DELETE", acknowledgementsPath() + "/" + alert.acknowledgement.id).then(function (response) {
+        if (response.status !== 204 && response.status !== 404) {
+          return problemText(response).then(function (text) {
+            throw new Error("Not un-acknowledged: " + text);
+          });
+        }
+        // a 404: someone else un-acknowledged it already; the next render shows that
+        showActionResult([el("p", null, describe(alert) + " is back in the list.")]);
+        return null;
+      });
+    }).then(keepFocus(index));
+  }
+
+  ROW_ACTIONS.push({
+    id: "acknowledge",
+    label: "Acknowledge",
+    shows: function (alert) {
+      return !alert.acknowledgement;
+    },
+    run: openAcknowledge,
+  });
+  ROW_ACTIONS.push({
+    id: "unacknowledge",
+    label: "Un-acknowledge",
+    shows: function (alert) {
+      return Boolean(alert.acknowledgement);
+    },
+    run: unacknowledge,
+  });
+  BULK_ACTIONS.push({
+    id: "draft-po",
+    label: "Draft purchase orders from the selected",
+    run: draftPurchaseOrders,
+  });
 
   // --- wiring --------------------------------------------------------------------------
 
@@ -540,8 +989,35 @@
     $("sign-out").addEventListener("click", function () {
       signOut();
     });
-    $("filters").addEventListener("change", function () {
-      if (state.alerts.length) render();
+    $("filters").addEventListener("change", function (event) {
+      var id = event.target.id;
+      if (id === "f-covered" || id === "f-acknowledged") {
+        // answered by the API: ask it now (and render what it answers)
+        if (state.key) refresh();
+      } else if (state.alerts.length) {
+        render();
+      }
+    });
+    $("select-all").addEventListener("change", function () {
+      var on = $("select-all").checked;
+      visibleAlerts().forEach(function (alert) {
+        if (on) state.selected[rowKey(alert)] = true;
+        else delete state.selected[rowKey(alert)];
+      });
+      document.querySelectorAll("#rows .select-row").forEach(function (box) {
+        box.checked = on;
+      });
+      renderSelection();
+    });
+    $("ack-form").addEventListener("submit", function (event) {
+      event.preventDefault(); // the dialog closes when the API said yes
+      submitAcknowledge();
+    });
+    $("ack-cancel").addEventListener("click", function () {
+      $("ack-dialog").close();
+    });
+    $("ack-dialog").addEventListener("close", function () {
+      state.ackAlert = null;
     });
     $("filters").addEventListener("submit", function (event) {
       event.preventDefault();
