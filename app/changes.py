@@ -8,12 +8,13 @@ the change, and a poller that sees the new version sees the change too.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import sqlalchemy as sa
 from flask import g
 
 from app.extensions import db
-from app.models import AlertAcknowledgement, AlertState, ChangeCounter, dialect_insert
+from app.models import AlertAcknowledgement, AlertState, ChangeCounter
 
 STOCK_SLOTS = 16
 CONFIG_SLOT = STOCK_SLOTS  # catalog, suppliers, thresholds, keys: anything but stock
@@ -49,6 +50,12 @@ def alerts_changed(rows) -> None:
     g.setdefault("change_slots", set()).update(alert_slot(p, w) for p, w in rows)
 
 
+def counted(slot: int) -> None:
+    """Say that this request's statement has bumped this slot itself (a write of one
+    statement, app.oneshot): ``bump`` leaves it out."""
+    g.setdefault("counted_slots", set()).add(slot)
+
+
 def only_stock() -> None:
     """Say that this request is a stock operation: it changes no configuration."""
     g.only_stock = True
@@ -64,18 +71,27 @@ def bump(company_id: int) -> None:
     slots = set(g.pop("change_slots", set()))
     if not g.pop("only_stock", False):
         slots.add(CONFIG_SLOT)
+    slots -= g.pop("counted_slots", set())
     if not slots:
         return
     # one multi-row upsert (a batch touches up to 16 stock and 16 alert slots): its rows
     # are taken in VALUES order
-    statement = dialect_insert(ChangeCounter).values(
-        [{"company_id": company_id, "slot": slot, "changes": 1} for slot in sorted(slots)]
-    )
-    db.session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["company_id", "slot"],
-            set_={"changes": ChangeCounter.changes + 1},
-        )
+    connection = db.session.connection()
+    params = {"company": company_id} | {f"slot{i}": slot for i, slot in enumerate(sorted(slots))}
+    connection.exec_driver_sql(_upsert(connection.dialect.name, len(slots)), params)
+
+
+@functools.cache
+def _upsert(dialect: str, rows: int) -> str:
+    """``INSERT INTO change_counters ... ON CONFLICT DO UPDATE`` of ``rows`` slots, as the
+    driver takes it (the same SQL on PostgreSQL and SQLite). Built once per row count:
+    SQLAlchemy compiled the multi-row statement anew on every write."""
+    value = "(%(company)s, %(slot{})s, 1)" if dialect == "postgresql" else "(:company, :slot{}, 1)"
+    values = ", ".join(value.replace("{}", str(i)) for i in range(rows))
+    table = ChangeCounter.__tablename__
+    return (
+        f"INSERT INTO {table} (company_id, slot, changes) VALUES {values} "
+        f"ON CONFLICT (company_id, slot) DO UPDATE SET changes = {table}.changes + 1"
     )
 
 

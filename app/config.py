@@ -84,8 +84,9 @@ def normalize_url(url: str) -> str:
 def engine_options(url: str, env=os.environ) -> dict:
     """Pool settings that fail fast instead of hanging when the database is in trouble.
 
-    PostgreSQL: a pooled connection is pinged before use (a restarted server's
-    dead connections are replaced, so workers recover by themselves); opening a
+    PostgreSQL: a pooled connection is checked before use (a restarted server's
+    dead connections are replaced, so workers recover by themselves: app.liveness,
+    which does it without a round trip of its own on API requests); opening a
     connection, waiting for a pooled one and running a statement are all bounded,
     so a request that can't reach the database turns into a 503 within seconds.
     SQLite: wait on the file lock instead of failing at once, and insert one row
@@ -99,7 +100,8 @@ def engine_options(url: str, env=os.environ) -> dict:
     # analytical queries; an API's statements are short, so it stays off
     options = f"-c jit=off -c statement_timeout={statement_timeout}"
     return {
-        "pool_pre_ping": True,
+        # app.liveness checks connections instead (see above)
+        "pool_pre_ping": False,
         "pool_timeout": int(env.get("STOCKFLOW_POOL_TIMEOUT_S", DEFAULT_POOL_TIMEOUT_S)),
         "connect_args": {
             "options": options,

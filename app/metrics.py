@@ -140,6 +140,11 @@ def _collect_ledger_rows(session, _flush_context) -> None:
         session.info.setdefault(_PENDING, collections.Counter()).update(reasons)
 
 
+def pending_ledger_rows(session, reasons) -> None:
+    """Ledger rows written without the ORM (Core statements): counted if they commit."""
+    session.info.setdefault(_PENDING, collections.Counter()).update(reasons)
+
+
 def _count_ledger_rows(session) -> None:
     for reason, count in session.info.pop(_PENDING, {}).items():
         LEDGER_ROWS.labels(reason).inc(count)

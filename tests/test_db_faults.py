@@ -373,6 +373,49 @@ def test_a_connection_lost_after_the_response_was_built_still_delivers_the_respo
             db.engine.dispose()
 
 
+def test_a_pooled_connection_that_died_while_idle_is_replaced_without_an_error(
+    company, make_warehouse, make_product, database_url, monitor
+):
+    # no ping of its own before an API request (app.liveness): the key lookup finds the
+    # dead connection and runs again on a new one; other routes' checkouts are pinged
+    warehouse = make_warehouse(company)["id"]
+    product = make_product(company, warehouse_id=warehouse, initial_quantity=5)["id"]
+    fresh = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
+        }
+    )
+    backends = []
+
+    @fresh.after_request
+    def note_the_backend(response):
+        backends.append(db.session.scalar(sa.text("SELECT pg_backend_pid()")))
+        return response
+
+    def kill_the_last_backend():
+        with monitor.connect() as connection:
+            assert connection.scalar(
+                sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": backends[-1]}
+            )
+
+    try:
+        client = fresh.test_client()
+        assert client.get(f"/api/products/{product}", headers=company.headers).status_code == 200
+        kill_the_last_backend()
+        sale = {"product_id": product, "warehouse_id": warehouse, "quantity": 1}
+        response = client.post("/api/stock/sales", json=sale, headers=company.headers)
+        assert response.status_code == 201, response.json
+        assert response.json["stock"][0]["quantity"] == 4
+        kill_the_last_backend()
+        assert client.get("/ready").status_code == 200
+        assert len(set(backends)) == 3
+    finally:
+        with fresh.app_context():
+            db.engine.dispose()
+
+
 # --- serialization failures and deadlocks -----------------------------------------------
 
 

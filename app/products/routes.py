@@ -47,7 +47,6 @@ class Products(MethodView):
         """
         company_id = auth.current_company_id()
         product = service.create_product(company_id, data)
-        attach_stock(company_id, [product])
         return product, {"Location": url_for("products.ProductItem", product_id=product.id)}
 
 

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from app import auth, changes
 from app.api import Blueprint, paginate, transactional
 from app.models import Product, Warehouse
-from app.stock import batch, export, queries, service
+from app.stock import batch, export, fast, queries, service
 from app.stock.schemas import (
     BATCH_ITEM_SCHEMAS,
     AdjustmentSchema,
@@ -63,7 +63,7 @@ def _operation(path: str, schema, operation, summary: str):
 
 
 _operation("receipts", ReceiptSchema, service.receive, "Receive stock (goods in)")
-_operation("sales", OperationSchema, service.sell, "Sell (ship) stock")
+_operation("sales", OperationSchema, fast.sell, "Sell (ship) stock")
 _operation("returns", OperationSchema, service.return_, "Take back returned stock")
 _operation("transfers", TransferSchema, service.transfer, "Move stock between warehouses")
 _operation("adjustments", AdjustmentSchema, service.adjust, "Adjust stock (count or delta)")

@@ -1,0 +1,76 @@
+"""The Python cost of one request, in process (Flask's test client, no HTTP server).
+
+    python bench/profile_inprocess.py DATABASE_URL [sale|create_product|health] [N]
+
+On a migrated, empty-enough PostgreSQL database (or SQLite URL): sets up a company,
+a warehouse and a product over the API, runs the request N times (default 2000),
+prints the CPU microseconds per request, then cProfile's top functions of another
+N/4 requests. The CPU of gunicorn's HTTP handling is not in it; the database's work is
+not either (only this process's).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import pstats
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from app import create_app  # noqa: E402
+
+
+def main() -> None:
+    url, kind = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "sale"
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
+    token = "inproc-" + uuid.uuid4().hex
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "STOCKFLOW_ADMIN_TOKEN": token})
+    client = app.test_client()
+    admin = {"Authorization": f"Bearer {token}"}
+    company = client.post("/api/companies", json={"name": "Profile"}, headers=admin).json
+    headers = {"Authorization": f"Bearer {company['api_key']}"}
+    warehouse = client.post("/api/warehouses", json={"name": "W"}, headers=headers).json["id"]
+    product = client.post(
+        "/api/products",
+        json={
+            "name": "P",
+            "sku": uuid.uuid4().hex,
+            "price": "1.00",
+            "warehouse_id": warehouse,
+            "initial_quantity": 10_000_000,
+        },
+        headers=headers,
+    ).json["id"]
+    counter = iter(range(10**9))
+
+    def one():
+        if kind == "sale":
+            body = {"product_id": product, "warehouse_id": warehouse, "quantity": 1}
+            response = client.post("/api/stock/sales", json=body, headers=headers)
+        elif kind == "create_product":
+            body = {"name": "Bench product", "sku": f"p-{next(counter)}", "price": "9.99"}
+            response = client.post("/api/products", json=body, headers=headers)
+        else:
+            response = client.get("/health")
+        assert response.status_code < 300, response.data
+
+    for _ in range(100):
+        one()
+    started = time.process_time()
+    for _ in range(n):
+        one()
+    print(f"{kind}: {1e6 * (time.process_time() - started) / n:.0f} us CPU per request")
+    profile = cProfile.Profile(time.process_time)  # CPU, not waits on the database
+    profile.enable()
+    for _ in range(n // 4):
+        one()
+    profile.disable()
+    stats = pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime"))
+    stats.print_stats(int(os.environ.get("TOP", "45")))
+
+
+if __name__ == "__main__":
+    main()
