@@ -220,6 +220,11 @@ def test_a_refused_url_says_why(client, company, url, why):
     assert why in body["errors"]["url"][0], body
 
 
+def test_the_url_and_event_types_are_trimmed(client, company):
+    created = create(client, company, url=f"  {URL}\u3000", events=[" stock.out "]).json
+    assert (created["url"], created["events"]) == (URL, ["stock.out"])
+
+
 def test_in_development_a_loopback_http_url_is_accepted(client, company):
     # so tests and a local setup can deliver to a receiver on this machine
     assert create(client, company, url="http://127.0.0.1:8080/hook").json["url"]
@@ -432,6 +437,17 @@ def test_a_test_queues_exactly_one_ping_to_that_endpoint_only(app, client, compa
     assert listed["event_id"] == queued["event_id"] and listed["event_type"] == "ping"
     assert listed["status"] == "pending" and listed["attempt_count"] == 0
     assert listed["next_attempt_at"] and listed["attempts"] == []
+
+
+def test_a_retried_test_with_the_same_idempotency_key_queues_one_ping(
+    app, client, company, hook, count_rows
+):
+    headers = {**company.headers, "Idempotency-Key": "ping-1"}
+    first = client.post(f"/api/webhooks/{hook['id']}/test", headers=headers)
+    again = client.post(f"/api/webhooks/{hook['id']}/test", headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+    assert count_rows(Event) == 1 and count_rows(WebhookDelivery) == 1
 
 
 def test_a_test_of_a_disabled_endpoint_is_a_409_and_queues_nothing(

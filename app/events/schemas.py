@@ -13,7 +13,9 @@ URL_MAX_LENGTH = 2048
 # what the document says of a URL: http(s), visible ASCII (percent-encoding and
 # punycode for the rest), a host part without "user@"; app.events.urls decides the
 # rest (a port in range, and in production https and public addresses) and says why
-URL_PATTERN = r'^[Hh][Tt][Tt][Pp][Ss]?://[!-"$-.0->A-~]+([/?#][!-~]*)?$'
+# (around it, the white space Text trims and does not refuse)
+_TRIMMED = r"[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]*"
+URL_PATTERN = rf'^{_TRIMMED}[Hh][Tt][Tt][Pp][Ss]?://[!-"$-.0->A-~]+([/?#][!-~]*)?{_TRIMMED}$'
 URL_MESSAGE = (
     "Must be an http or https URL of visible ASCII characters (percent-encode the rest), "
     "without a user name or password."
