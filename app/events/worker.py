@@ -249,6 +249,19 @@ class Worker:
         """Take the company's oldest due delivery for one lease (one short transaction)."""
         due = deliveries.alias("due")
         earlier = deliveries.alias("earlier")
+        # a scalar subquery, run per candidate on ix_webhook_deliveries_pending_order
+        # (one index probe); a NOT EXISTS anti-join lets a planner without statistics
+        # (a queue table that just filled up) compare every pending row with every other
+        head = (
+            sa.select(sa.func.min(earlier.c.id))
+            .where(
+                earlier.c.company_id == company_id,
+                earlier.c.endpoint_id == due.c.endpoint_id,
+                earlier.c.ordering_key == due.c.ordering_key,
+                earlier.c.status == "pending",
+            )
+            .scalar_subquery()
+        )
         pick = (
             sa.select(due.c.id)
             .join(
@@ -262,16 +275,13 @@ class Worker:
                 due.c.status == "pending",
                 due.c.next_attempt_at <= _stamp("now"),
                 endpoints.c.enabled,
-                # one product-warehouse's events in order, per endpoint
-                ~sa.exists().where(
-                    earlier.c.company_id == company_id,
-                    earlier.c.endpoint_id == due.c.endpoint_id,
-                    earlier.c.ordering_key == due.c.ordering_key,
-                    earlier.c.status == "pending",
-                    earlier.c.id < due.c.id,
-                ),
+                # one product-warehouse's events in order, per endpoint: only the head
+                # of its key's pending deliveries
+                sa.or_(due.c.ordering_key.is_(None), due.c.id == head),
             )
-            .order_by(due.c.next_attempt_at, due.c.id)
+            # not by id too: rows written together share next_attempt_at, and a tie
+            # broken by id would make PostgreSQL read them all before the first
+            .order_by(due.c.next_attempt_at)
             .limit(1)
             # PostgreSQL: a row another worker is claiming is skipped, not waited on
             # (SQLite has no row locks; this renders nothing there)
