@@ -63,7 +63,8 @@ def decode_cursor(cursor: str) -> int:
         raise field_error("cursor", "Not a valid cursor.") from error
 
 
-def _deliveries(company_id: int, endpoint_id: int) -> sa.Select:
+def deliveries_of(company_id: int, endpoint_id: int) -> sa.Select:
+    """An endpoint's deliveries with their event's public id and type."""
     return (
         sa.select(WebhookDelivery, Event.uid, Event.type)
         .join(
@@ -90,7 +91,7 @@ def delivery_page(company_id: int, endpoint_id: int, args: dict) -> dict:
     )
     if exists is None:
         raise not_found("Webhook")
-    query = _deliveries(company_id, endpoint_id)
+    query = deliveries_of(company_id, endpoint_id)
     if args.get("status"):
         query = query.where(WebhookDelivery.status == args["status"])
     if args.get("cursor"):
@@ -109,7 +110,7 @@ def delivery_page(company_id: int, endpoint_id: int, args: dict) -> dict:
 def delivery(company_id: int, endpoint_id: int, delivery_id: int) -> dict:
     """One delivery as the listing shows it."""
     row = db.session.execute(
-        _deliveries(company_id, endpoint_id).where(WebhookDelivery.id == delivery_id)
+        deliveries_of(company_id, endpoint_id).where(WebhookDelivery.id == delivery_id)
     ).one()
     return _delivery_dict(*row, _attempts(company_id, [delivery_id]).get(delivery_id, []))
 

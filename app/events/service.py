@@ -135,19 +135,9 @@ def send_test(company_id: int, endpoint_id: int) -> dict:
     # written now rather than at the commit, so the answer can name its delivery
     outbox.write_pending(company_id)
     delivery_id = db.session.scalar(
-        sa.select(WebhookDelivery.id)
-        .join(
-            Event,
-            sa.and_(
-                Event.company_id == WebhookDelivery.company_id,
-                Event.id == WebhookDelivery.event_id,
-            ),
-        )
-        .where(
-            WebhookDelivery.company_id == company_id,
-            WebhookDelivery.endpoint_id == endpoint.id,
-            Event.uid == uid,
-        )
+        queries.deliveries_of(company_id, endpoint.id)
+        .with_only_columns(WebhookDelivery.id)
+        .where(Event.uid == uid)
     )
     return {"event_id": uid, "event_type": "ping", "delivery_id": delivery_id}
 

@@ -194,6 +194,15 @@ def _sell_postgresql(company_id: int, data: dict) -> list[Entry] | None:
         return None
     entry_id, occurred, recorded, after, threshold, sold = row
     pending_ledger_rows(db.session, ["sale"])
+    # a sale that ran as its own transaction crossed no threshold: the outbox note is empty
+    return _sold(data, operation_id, entry_id, occurred, recorded, after, threshold, sold)
+
+
+def _sold(data, operation_id, entry_id, occurred, recorded, after, threshold, sold) -> list[Entry]:
+    """The sale's ledger row as the API shows it, its level noted for the outbox as the
+    general path notes it (app/stock/service.py, ``_conditional_decrement``)."""
+    product_id, warehouse_id, quantity = data["product_id"], data["warehouse_id"], data["quantity"]
+    occurred_at = data.get("occurred_at")
     entry = Entry(
         id=entry_id,
         operation_id=operation_id,
@@ -208,8 +217,6 @@ def _sell_postgresql(company_id: int, data: dict) -> list[Entry] | None:
         occurred_at=occurred if occurred_at is None else occurred_at,
         recorded_at=recorded,
     )
-    # as the general path notes it (app/stock/service.py, _conditional_decrement): a sale
-    # that ran as its own transaction crossed no threshold, so this emits nothing
     outbox.level_changed(product_id, warehouse_id, after + quantity, after, threshold, sold)
     return [entry]
 
@@ -272,18 +279,4 @@ def _sell_sqlite(company_id: int, data: dict) -> list[Entry] | None:
     changes.stock_changed([product_id])
     if service.alerting(after, threshold, sold):
         changes.alerts_changed([(product_id, warehouse_id)])
-    entry = Entry(
-        id=entry_id,
-        reason="sale",
-        operation_id=operation_id,
-        product_id=product_id,
-        warehouse_id=warehouse_id,
-        quantity_change=-quantity,
-        quantity_after=after,
-        reference=data.get("reference"),
-        note=data.get("note"),
-        occurred_at=occurred if occurred_at is None else occurred_at,
-        recorded_at=recorded,
-    )
-    outbox.level_changed(product_id, warehouse_id, after + quantity, after, threshold, sold)
-    return [entry]
+    return _sold(data, operation_id, entry_id, occurred, recorded, after, threshold, sold)
