@@ -331,6 +331,25 @@ def _stranded_or_unbalanced(app, company_id: int) -> list:
     return [r for r in rows if r.quantity != r.ledger or (r.archived and r.quantity > 0)]
 
 
+def _sale_racing_an_archive(app, company, make_warehouse, make_product, archived, stock, sold):
+    """A new product with ``stock`` units in a new warehouse; a sale of ``sold`` units and
+    the archive of the product or the warehouse, released at once."""
+    warehouse = make_warehouse(company)["id"]
+    product = make_product(company, warehouse_id=warehouse, initial_quantity=stock)["id"]
+    target = f"/api/products/{product}" if archived == "product" else f"/api/warehouses/{warehouse}"
+    sale, archive = race(
+        app,
+        (
+            "POST",
+            "/api/stock/sales",
+            {"product_id": product, "warehouse_id": warehouse, "quantity": sold},
+            company.headers,
+        ),
+        ("DELETE", target, None, company.headers),
+    )
+    return product, warehouse, sale, archive
+
+
 @pytest.mark.parametrize("archived", ["product", "warehouse"])
 def test_selling_the_last_units_and_archiving_the_product_or_warehouse_never_strands_stock(
     app, company, make_warehouse, make_product, archived
@@ -339,20 +358,8 @@ def test_selling_the_last_units_and_archiving_the_product_or_warehouse_never_str
     # the general path does: an archive either sees the stock and refuses (the sale
     # then goes through), or waits for the sale and then finds nothing left
     for round_ in range(ROUNDS):
-        warehouse = make_warehouse(company)["id"]
-        product = make_product(company, warehouse_id=warehouse, initial_quantity=3)["id"]
-        target = (
-            f"/api/products/{product}" if archived == "product" else f"/api/warehouses/{warehouse}"
-        )
-        sale, archive = race(
-            app,
-            (
-                "POST",
-                "/api/stock/sales",
-                {"product_id": product, "warehouse_id": warehouse, "quantity": 3},
-                company.headers,
-            ),
-            ("DELETE", target, None, company.headers),
+        product, warehouse, sale, archive = _sale_racing_an_archive(
+            app, company, make_warehouse, make_product, archived, stock=3, sold=3
         )
         assert sale.status_code == 201, (round_, show(sale, archive))
         assert sale.json["stock"] == [
@@ -370,20 +377,8 @@ def test_a_sale_racing_an_archive_is_refused_for_the_right_reason(
     # statement and the general path says why, as of the moment it looked: an unknown
     # (archived) product or warehouse (400), or not enough stock (409)
     for round_ in range(ROUNDS):
-        warehouse = make_warehouse(company)["id"]
-        product = make_product(company, warehouse_id=warehouse, initial_quantity=0)["id"]
-        target = (
-            f"/api/products/{product}" if archived == "product" else f"/api/warehouses/{warehouse}"
-        )
-        sale, archive = race(
-            app,
-            (
-                "POST",
-                "/api/stock/sales",
-                {"product_id": product, "warehouse_id": warehouse, "quantity": 1},
-                company.headers,
-            ),
-            ("DELETE", target, None, company.headers),
+        _, _, sale, archive = _sale_racing_an_archive(
+            app, company, make_warehouse, make_product, archived, stock=0, sold=1
         )
         assert archive.status_code == 204, (round_, show(sale, archive))
         if sale.status_code == 400:
