@@ -275,6 +275,22 @@ def test_a_purchase_order_receipt_is_delivered(app, client, company, shop, recei
     assert payload["data"]["purchase_order"]["status"] == "received"
 
 
+def test_an_acknowledged_alert_is_delivered(app, client, company, row, receiver, worker):
+    make_endpoint(app, company, receiver.url, ["alert.acknowledged"])
+    stock(client, company, row, "sales", 6)  # low: an alert to acknowledge
+    response = client.post(
+        f"/api/companies/{company.id}/alerts/low-stock/acknowledgements",
+        json={**row, "note": "Reordered by phone"},
+        headers=company.headers,
+    )
+    assert response.status_code == 201, response.json
+    assert worker.run_once() == 1
+    [payload] = receiver.payloads()
+    assert payload["type"] == "alert.acknowledged"
+    assert payload["data"]["acknowledgement"]["note"] == "Reordered by phone"
+    assert payload["data"]["product"]["id"] == row["product_id"]
+
+
 def test_an_endpoint_gets_only_the_types_it_subscribed_to(
     app, client, company, row, receiver, worker
 ):
