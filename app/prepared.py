@@ -27,6 +27,10 @@ class Statement:
     name: str
     sql: str
     types: dict[str, str]
+    # run with the generic plan (made once per connection) rather than PostgreSQL's
+    # choice, which keeps re-planning a statement whose generic plan it estimates the
+    # costlier: SET LOCAL (to the end of the transaction) in the EXECUTE's round trip
+    generic: bool = False
 
     def __post_init__(self):
         order = list(dict.fromkeys(PLACEHOLDER.findall(self.sql)))
@@ -35,7 +39,10 @@ class Statement:
         signature = ", ".join(self.types[name] for name in order)
         object.__setattr__(self, "prepare", f"PREPARE {self.name} ({signature}) AS {numbered}")
         arguments = ", ".join(f"%({name})s" for name in order)
-        object.__setattr__(self, "execute", f"EXECUTE {self.name} ({arguments})")
+        execute = f"EXECUTE {self.name} ({arguments})"
+        if self.generic:
+            execute = f"SET LOCAL plan_cache_mode = force_generic_plan; {execute}"
+        object.__setattr__(self, "execute", execute)
 
 
 def execute(connection, statement: Statement, params: dict):

@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
+import re
 
 import sqlalchemy as sa
 
+from app import prepared
 from app.alerts.acknowledgements import day_number
 from app.extensions import db
 from app.models import PRODUCTS_NOT_ALERTING, STATE_DAYS, Money, UTCDateTime, window_start
@@ -561,6 +564,83 @@ STATEMENTS = {
     for dialect in DELIVERY_DAY_SQL
 }
 
+# PostgreSQL: the maintained path's page statements are PREPAREd once per connection
+# (app.prepared): psycopg2 sends the parameters as literals, and PostgreSQL spent
+# about as long planning the statement as running it (2 ms each at 10,000 alerts).
+# The plan is the generic one, made once per connection: the plan a prepared
+# statement would choose by itself stays custom (re-planned on every EXECUTE, its
+# estimated cost being the lower), and the generic plan of a statement with
+# "$n IS NULL OR ..." filters cannot know which filters are off (it counted the
+# alerts with a nested loop, three times slower). So each combination of filters
+# given is a statement of its own, whose absent filters are folded into the text
+# (``_folded``): the generic plan is then the custom plan of the default query, the
+# index range scan of the page stopped by its limit (tests/test_alerts_plan.py).
+# The streamed export (a server-side cursor, which cannot DECLARE an EXECUTE) and
+# the computed path send their text as before; so does SQLite.
+PREPARED_TYPES = {
+    "company_id": "integer",
+    "now": "timestamptz",
+    "today_day": "integer",
+    "include_acknowledged": "boolean",
+    "supplier_id": "integer",
+    "warehouse_id": "integer",
+    "product_type": "varchar",
+    "limit": "bigint",
+    "offset": "bigint",
+}
+# SQLAlchemy's bind parameter syntax (sqlalchemy.sql.compiler.BIND_PARAMS)
+BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?!:)")
+# the optional filters, whose "IS NULL" (or value) a statement variant fixes
+OPTIONAL = ("supplier_id", "warehouse_id", "product_type")
+
+
+def _folded(sql: str, given: dict[str, bool], include_acknowledged: bool) -> str:
+    """``sql`` with each optional filter's "IS NULL" decided (``given``: whether the
+    query has it) and ``include_acknowledged`` a constant: PostgreSQL folds the
+    constant conditions away when it plans, as it does for literal values."""
+    for name, present in given.items():
+        sql = sql.replace(f"%({name})s IS NULL", "FALSE" if present else "TRUE")
+    return sql.replace("%(include_acknowledged)s", "TRUE" if include_acknowledged else "FALSE")
+
+
+@functools.cache
+def prepared_page(
+    by_supplier: bool,
+    covered: bool | None,
+    warehouse: bool,
+    product_type: bool,
+    include_acknowledged: bool,
+) -> prepared.Statement:
+    """The maintained path's page statement for this combination of filters, as a
+    prepared statement planned once (generically) per connection."""
+    given = {"supplier_id": by_supplier, "warehouse_id": warehouse, "product_type": product_type}
+    text = _folded(
+        BIND.sub(r"%(\1)s", for_database(SQL_OF[True, by_supplier](covered), "postgresql")),
+        given,
+        include_acknowledged,
+    )
+    names = set(prepared.PLACEHOLDER.findall(text))
+    flags = "".join(
+        "1" if flag else "0"
+        for flag in (by_supplier, covered is not None, bool(covered), warehouse, product_type)
+    )
+    return prepared.Statement(
+        f"stockflow_alerts_{flags}{int(include_acknowledged)}",
+        text,
+        {name: kind for name, kind in PREPARED_TYPES.items() if name in names},
+        generic=True,
+    )
+
+
+def _prepared_page(args: dict) -> prepared.Statement:
+    return prepared_page(
+        args.get("supplier_id") is not None,
+        args.get("covered"),
+        args.get("warehouse_id") is not None,
+        args.get("product_type") is not None,
+        bool(args.get("include_acknowledged", False)),
+    )
+
 
 # the row count of "every alert" (CSV): more than any company has rows
 EVERY_ROW = 2**62
@@ -593,9 +673,12 @@ def state_answers(args: dict, as_of: dt.date | None, today: dt.date) -> bool:
 def _rows(company_id: int, args: dict, today: dt.date, maintained: bool, now=None, stream=False):
     parameters = _parameters(company_id, args, today, now)
     by_supplier = args.get("supplier_id") is not None
-    statement = STATEMENTS[db.session.get_bind().dialect.name][
-        maintained, by_supplier, args.get("covered")
-    ]
+    dialect = db.session.get_bind().dialect.name
+    if maintained and not stream and dialect == "postgresql":
+        statement = _prepared_page(args)
+        values = {name: parameters[name] for name in statement.types}
+        return prepared.execute(db.session.connection(), statement, values).mappings()
+    statement = STATEMENTS[dialect][maintained, by_supplier, args.get("covered")]
     options = {"yield_per": 1000} if stream else {}
     return db.session.execute(statement, parameters, execution_options=options).mappings()
 
@@ -780,13 +863,21 @@ def derive(
 
 def explain(company_id: int, days: int = 30, maintained: bool = False, **filters) -> str:
     """``EXPLAIN (ANALYZE, BUFFERS)`` of the alert statement's first page (PostgreSQL;
-    for bench/): of the maintained path, or of the computed one; ``filters`` are
-    query arguments (``covered=False``, ``supplier_id=3`` ...)."""
+    for bench/): of the maintained path (its prepared statement's EXECUTE, with the
+    plan the requests get), or of the computed one; ``filters`` are query arguments
+    (``covered=False``, ``supplier_id=3`` ...)."""
     args = {"days": days, "page": 1, "page_size": 100, **filters}
+    parameters = _parameters(company_id, args, dt.datetime.now(dt.UTC).date())
+    if maintained:
+        page = _prepared_page(args)
+        values = {name: parameters[name] for name in page.types}
+        connection = db.session.connection()
+        prepared.execute(connection, page, values).all()  # prepared on this connection
+        analyzed = page.execute.replace("EXECUTE ", "EXPLAIN (ANALYZE, BUFFERS) EXECUTE ")
+        return "\n".join(row[0] for row in connection.exec_driver_sql(analyzed, values))
     statement = STATEMENTS["postgresql"][
         maintained, args.get("supplier_id") is not None, args.get("covered")
     ]
-    parameters = _parameters(company_id, args, dt.datetime.now(dt.UTC).date())
     sql = str(statement)
     compiled = statement.bindparams(
         **{name: value for name, value in parameters.items() if f":{name}" in sql}
