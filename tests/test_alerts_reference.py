@@ -364,11 +364,11 @@ def core(alerts: list[dict]) -> list[dict]:
 
 
 def both_paths(
-    company_id: int, today: dt.date, covered: bool | None = None
+    company_id: int, today: dt.date, covered: bool | None = None, **filters
 ) -> tuple[list[dict], list[dict]]:
     """The default window's alerts from the kept state and from the ledger (only the
-    covered, or uncovered, ones with ``covered``)."""
-    args = {"days": 30, "page": 1, "page_size": 1000, "covered": covered}
+    covered, or uncovered, ones with ``covered``; ``filters``: other query arguments)."""
+    args = {"days": 30, "page": 1, "page_size": 1000, "covered": covered, **filters}
     kept, kept_total = queries.low_stock_alerts(company_id, args, today, maintained=True)
     computed, computed_total = queries.low_stock_alerts(company_id, args, today)
     assert kept_total == len(kept) and computed_total == len(computed)
@@ -483,6 +483,21 @@ def test_kept_state_ledger_and_reference_agree_today_after_a_day_and_after_a_reb
             kept, computed = both_paths(tenant.id, today, covered)
             assert kept == computed
             assert core(kept) == [alert for alert in reference if alert["covered"] is covered]
+        # the other filters, alone and together: on PostgreSQL each combination is a
+        # prepared statement of its own (its absent filters folded away), the ledger's
+        # statement is sent as text
+        supplier = next((i for key, i in spec.ids.items() if key[0] == "s"), 1)
+        filters = [
+            {"warehouse_id": spec.ids[("w", 0)]},
+            {"product_type": spec.products[0]["type"]},
+            {"supplier_id": supplier},
+            {"include_acknowledged": True},
+            {"warehouse_id": spec.ids[("w", 0)], "product_type": spec.products[0]["type"]},
+            {"supplier_id": supplier, "warehouse_id": spec.ids[("w", 0)], "covered": False},
+        ]
+        for chosen in filters:
+            kept, computed = both_paths(tenant.id, today, **chosen)
+            assert kept == computed, chosen
         kept, computed = both_paths(tenant.id, today)
         # a day later, once the refresh moved the rows: sales left the window
         state.refresh(tenant.id, tomorrow)
