@@ -13,34 +13,9 @@ kind=${1:-sale_hot}
 seconds=${2:-15}
 venv=${STOCKFLOW_VENV:-.venv}
 out=${PROFILE_OUT:-/tmp/stockflow-profile.txt}
-export PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-postgres}
-db="stockflow_prof_$$"
-work=$(mktemp -d)
-port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
-server=""
-cleanup() {
-    if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-        kill "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-    dropdb --if-exists --force "$db"
-}
-trap cleanup EXIT
-export DATABASE_URL="postgresql://$PGUSER@$PGHOST/$db"
-export STOCKFLOW_ADMIN_TOKEN="prof-$$-$RANDOM$RANDOM$RANDOM"
-export LOG_LEVEL=WARNING
-createdb "$db"
-"$venv/bin/alembic" upgrade head >/dev/null 2>&1
-printf 'exec(open("%s").read())\naccesslog = None\n' "$PWD/gunicorn.conf.py" >"$work/gunicorn.py"
-GUNICORN_BIND="127.0.0.1:$port" "$venv/bin/gunicorn" -c "$work/gunicorn.py" wsgi:app \
-    >"$work/gunicorn.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do
-    curl -sf "$base/health" >/dev/null && break
-    sleep 0.2
-done
+# shellcheck source=bench/server.sh
+. bench/server.sh
+bench_server prof
 "$venv/bin/python" bench/throughput_setup.py --url "$base" --admin-token "$STOCKFLOW_ADMIN_TOKEN" \
     --out "$work" --import-rows 0
 set -a

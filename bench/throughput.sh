@@ -12,37 +12,10 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 connections=${2:-16}
 venv=${STOCKFLOW_VENV:-.venv}
-export PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-postgres}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 1; }
-db="stockflow_tp_$$"
-work=$(mktemp -d)
-free_port='import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-port=${BENCH_PORT:-$("$venv/bin/python" -c "$free_port")}
-base="http://127.0.0.1:$port"
-server=""
-cleanup() {
-    if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-        kill "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-    if [ "${KEEP_DB:-0}" = 1 ]; then echo "kept database $db"; else dropdb --if-exists --force "$db"; fi
-}
-trap cleanup EXIT
-export DATABASE_URL="postgresql://$PGUSER@$PGHOST/$db"
-export STOCKFLOW_ADMIN_TOKEN="tp-$$-$RANDOM$RANDOM$RANDOM"
-export LOG_LEVEL=WARNING
-createdb "$db"
-"$venv/bin/alembic" upgrade head >/dev/null 2>&1
-printf 'exec(open("%s").read())\naccesslog = None\n' "$PWD/gunicorn.conf.py" >"$work/gunicorn.py"
-GUNICORN_BIND="127.0.0.1:$port" "$venv/bin/gunicorn" -c "$work/gunicorn.py" wsgi:app \
-    >"$work/gunicorn.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do
-    curl -sf "$base/health" >/dev/null && break
-    sleep 0.2
-done
-curl -sf "$base/health" >/dev/null || { tail -n 30 "$work/gunicorn.log" >&2; exit 1; }
+# shellcheck source=bench/server.sh
+. bench/server.sh
+bench_server tp
 
 "$venv/bin/python" bench/throughput_setup.py --url "$base" --admin-token "$STOCKFLOW_ADMIN_TOKEN" \
     --out "$work"

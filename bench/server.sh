@@ -1,0 +1,38 @@
+# Sourced by the write benchmarks (throughput.sh, profile_writes.sh): a fresh PostgreSQL
+# database, migrated, and gunicorn as configured (access log off) on it, stopped and the
+# database dropped when the script exits.
+#   bench_server PREFIX    # needs $venv; sets db, work, port, base, server
+# BENCH_PORT (default: a free port); KEEP_DB=1 keeps the database.
+bench_server() {
+    export PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-postgres}
+    db="stockflow_$1_$$"
+    work=$(mktemp -d)
+    local free_port='import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    port=${BENCH_PORT:-$("$venv/bin/python" -c "$free_port")}
+    base="http://127.0.0.1:$port"
+    server=""
+    trap _bench_server_cleanup EXIT
+    export DATABASE_URL="postgresql://$PGUSER@$PGHOST/$db"
+    export STOCKFLOW_ADMIN_TOKEN="$1-$$-$RANDOM$RANDOM$RANDOM"
+    export LOG_LEVEL=WARNING
+    createdb "$db"
+    "$venv/bin/alembic" upgrade head >/dev/null 2>&1
+    printf 'exec(open("%s").read())\naccesslog = None\n' "$PWD/gunicorn.conf.py" >"$work/gunicorn.py"
+    GUNICORN_BIND="127.0.0.1:$port" "$venv/bin/gunicorn" -c "$work/gunicorn.py" wsgi:app \
+        >"$work/gunicorn.log" 2>&1 &
+    server=$!
+    for _ in $(seq 100); do
+        curl -sf "$base/health" >/dev/null && break
+        sleep 0.2
+    done
+    curl -sf "$base/health" >/dev/null || { tail -n 30 "$work/gunicorn.log" >&2; exit 1; }
+}
+
+_bench_server_cleanup() {
+    if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
+        kill "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+    if [ "${KEEP_DB:-0}" = 1 ]; then echo "kept database $db"; else dropdb --if-exists --force "$db"; fi
+}
