@@ -31,7 +31,6 @@ from app.models import (
     STATE_DAYS,
     AlertAcknowledgement,
     ApiKey,
-    Inventory,
     LedgerEntry,
     Product,
     Warehouse,
@@ -39,6 +38,7 @@ from app.models import (
     window_start,
     write_time,
 )
+from app.stock.service import current_level
 from app.tenancy import get_owned
 
 EPOCH = dt.date(1970, 1, 1)
@@ -55,16 +55,7 @@ def situation(company_id: int, product_id: int, warehouse_id: int, today: dt.dat
     """The row's stock level now and its stockout day (``day_number``) at the default
     window's rate, as the alerts count it; None for the day when the row sold
     nothing in the window (it does not alert, and has no stockout)."""
-    level = (
-        db.session.scalar(
-            sa.select(Inventory.quantity).where(
-                Inventory.company_id == company_id,
-                Inventory.product_id == product_id,
-                Inventory.warehouse_id == warehouse_id,
-            )
-        )
-        or 0
-    )
+    level = current_level(company_id, product_id, warehouse_id)
     # from the ledger (the source of truth), whatever the day of the maintained state
     sold = db.session.scalar(
         sa.select(sa.func.coalesce(-sa.func.sum(LedgerEntry.quantity_change), 0)).where(
