@@ -81,6 +81,19 @@ def deliveries_of(company_id: int, endpoint_id: int) -> sa.Select:
     )
 
 
+def newest_first(query: sa.Select, id_column, args: dict, row_id) -> tuple[list, str | None]:
+    """One page of ``query`` by ``id_column`` descending, from ``args``' ``cursor`` for
+    ``args``' ``limit`` rows, and the cursor of the next page (None on the last);
+    ``row_id`` reads a row's id."""
+    if args.get("cursor"):
+        query = query.where(id_column < decode_cursor(args["cursor"]))
+    limit = args["limit"]
+    rows = db.session.execute(query.order_by(id_column.desc()).limit(limit + 1)).all()
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], encode_cursor(row_id(rows[limit - 1]))
+
+
 def delivery_page(company_id: int, endpoint_id: int, args: dict) -> dict:
     """An endpoint's deliveries, newest first, ``limit`` at a time, each with its
     latest attempts; a 404 for an endpoint that is not the company's."""
@@ -94,16 +107,11 @@ def delivery_page(company_id: int, endpoint_id: int, args: dict) -> dict:
     query = deliveries_of(company_id, endpoint_id)
     if args.get("status"):
         query = query.where(WebhookDelivery.status == args["status"])
-    if args.get("cursor"):
-        query = query.where(WebhookDelivery.id < decode_cursor(args["cursor"]))
-    limit = args["limit"]
-    rows = db.session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = newest_first(query, WebhookDelivery.id, args, lambda row: row[0].id)
     attempts = _attempts(company_id, [row[0].id for row in rows])
     return {
         "deliveries": [_delivery_dict(*row, attempts.get(row[0].id, [])) for row in rows],
-        "next_cursor": encode_cursor(rows[-1][0].id) if has_more else None,
+        "next_cursor": next_cursor,
     }
 
 
@@ -178,13 +186,5 @@ def event_page(company_id: int, args: dict) -> dict:
     query = sa.select(Event.id, Event.payload).where(Event.company_id == company_id)
     if args.get("type"):
         query = query.where(Event.type == args["type"])
-    if args.get("cursor"):
-        query = query.where(Event.id < decode_cursor(args["cursor"]))
-    limit = args["limit"]
-    rows = db.session.execute(query.order_by(Event.id.desc()).limit(limit + 1)).all()
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return {
-        "events": [json.loads(row.payload) for row in rows],
-        "next_cursor": encode_cursor(rows[-1].id) if has_more else None,
-    }
+    rows, next_cursor = newest_first(query, Event.id, args, lambda row: row.id)
+    return {"events": [json.loads(row.payload) for row in rows], "next_cursor": next_cursor}
