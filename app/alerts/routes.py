@@ -8,7 +8,7 @@ from flask import Response, request, stream_with_context
 from flask.views import MethodView
 
 from app import auth, changes
-from app.alerts import acknowledgements, queries
+from app.alerts import acknowledgements, export, queries
 from app.alerts.schemas import (
     CSV_COLUMNS,
     AcknowledgementCreateSchema,
@@ -19,6 +19,7 @@ from app.alerts.schemas import (
 )
 from app.api import Blueprint, transactional
 from app.errors import not_found
+from app.extensions import db
 from app.models import STATE_DAYS
 
 bp = Blueprint("alerts", __name__, url_prefix="/api/companies", description="Low-stock alerts")
@@ -98,8 +99,12 @@ class LowStockAlerts(MethodView):
         # raises 304 here, before the aggregation, when the client's copy is current
         bp.set_etag([company_id, *versioned, today.isoformat(), args, as_csv])
         if as_csv:
-            alerts = queries.every_alert(company_id, args, today, maintained, now)
-            return Response(stream_with_context(csv_lines(alerts)), mimetype=CSV)
+            if db.session.get_bind().dialect.name == "postgresql":
+                chunks = export.every_alert_csv(company_id, args, today, maintained, now)
+            else:
+                alerts = queries.every_alert(company_id, args, today, maintained, now)
+                chunks = stream_with_context(csv_lines(alerts))
+            return Response(chunks, mimetype=CSV)
         alerts, total = queries.low_stock_alerts(company_id, args, today, maintained, now)
         return {
             "alerts": alerts,
@@ -166,9 +171,11 @@ class AcknowledgementItem(MethodView):
 
 
 def csv_lines(alerts):
-    """The header, then one line per alert, written as the rows arrive."""
+    """The header, then one line per alert, written as the rows arrive (SQLite;
+    PostgreSQL writes the CSV itself: ``export``). Lines end with a newline, as
+    PostgreSQL's do."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for alert in alerts:
         writer.writerow(csv_row(alert))
