@@ -158,8 +158,10 @@ ORDER BY {order}
 
 
 def every_alert_csv(company_id: int, args: dict, today: dt.date, maintained: bool, now):
-    """Every alert of the query as CSV (header first), in chunks of bytes. The COPY
-    runs now, in the request's transaction; the chunks are read as they are sent."""
+    """Every alert of the query as CSV (header first): chunks of bytes, and their
+    length in all (the response's Content-Length: no chunked encoding to write and
+    read). The COPY runs now, in the request's transaction; the chunks are read as
+    they are sent."""
     parameters = queries._parameters(
         company_id, {**args, "page": 1, "page_size": queries.EVERY_ROW}, today, now
     )
@@ -170,11 +172,12 @@ def every_alert_csv(company_id: int, args: dict, today: dt.date, maintained: boo
         cursor = db.session.connection().connection.dbapi_connection.cursor()
         with cursor:
             cursor.copy_expert(cursor.mogrify(sql, parameters), spooled, size=CHUNK_BYTES)
+        size = spooled.tell()
         spooled.seek(0)
     except BaseException:
         spooled.close()
         raise
-    return _chunks(spooled)
+    return _chunks(spooled), size
 
 
 def _chunks(spooled):

@@ -100,11 +100,10 @@ class LowStockAlerts(MethodView):
         bp.set_etag([company_id, *versioned, today.isoformat(), args, as_csv])
         if as_csv:
             if db.session.get_bind().dialect.name == "postgresql":
-                chunks = export.every_alert_csv(company_id, args, today, maintained, now)
-            else:
-                alerts = queries.every_alert(company_id, args, today, maintained, now)
-                chunks = stream_with_context(csv_lines(alerts))
-            return Response(chunks, mimetype=CSV)
+                chunks, size = export.every_alert_csv(company_id, args, today, maintained, now)
+                return Response(chunks, mimetype=CSV, headers={"Content-Length": str(size)})
+            alerts = queries.every_alert(company_id, args, today, maintained, now)
+            return Response(stream_with_context(csv_lines(alerts)), mimetype=CSV)
         alerts, total = queries.low_stock_alerts(company_id, args, today, maintained, now)
         return {
             "alerts": alerts,

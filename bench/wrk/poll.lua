@@ -3,7 +3,8 @@
 wrk.method = "GET"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("API_KEY")
 wrk.headers["If-None-Match"] = os.getenv("ETAG")
-local threads, bad = {}, 0
+local threads = {}
+bad = 0  -- a global: done() reads it from each thread
 
 function setup(thread)
     threads[#threads + 1] = thread

@@ -8,7 +8,8 @@ for product, warehouse in string.gmatch(os.getenv("ROWS"), "(%d+):(%d+)") do
     rows[#rows + 1] = string.format('{"product_id": %s, "warehouse_id": %s, "quantity": 1}',
         product, warehouse)
 end
-local threads, i, bad = {}, 0, 0
+local threads, i = {}, 0
+bad = 0  -- a global: done() reads it from each thread
 
 function setup(thread)
     threads[#threads + 1] = thread
