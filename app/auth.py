@@ -8,12 +8,16 @@ low-entropy secrets, which these are not).
 
 from __future__ import annotations
 
+import collections
+import functools
 import hashlib
 import hmac
 import secrets
+import threading
 
 import sqlalchemy as sa
 from flask import current_app, g, request
+from werkzeug.exceptions import HTTPException
 
 from app import liveness
 from app.errors import Problem, problem_type_uri
@@ -105,6 +109,77 @@ def key_for_token(token: str):
     return None
 
 
+# Keys that authenticated in this process lately: the SHA-256 of the token -> (key id,
+# company id). Only views that confirm the key themselves (``confirms_key``) use it.
+RECENT_KEYS = 4096
+_recent: collections.OrderedDict[str, tuple[int, int]] = collections.OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def _remember(token: str, key_id: int, company_id: int) -> None:
+    digest = hash_key(token)
+    with _recent_lock:
+        _recent[digest] = (key_id, company_id)
+        _recent.move_to_end(digest)
+        while len(_recent) > RECENT_KEYS:
+            _recent.popitem(last=False)
+
+
+def _recalled(token: str) -> tuple[int, int] | None:
+    with _recent_lock:
+        return _recent.get(hash_key(token))
+
+
+def _forget(token: str) -> None:
+    with _recent_lock:
+        _recent.pop(hash_key(token), None)
+
+
+def confirms_key(view):
+    """Mark a read-only view as one whose first statement confirms the API key, in its
+    own round trip: a key this process authenticated lately is then not looked up
+    before the view (a round trip less on a dashboard's 304 poll). The view passes
+    ``unconfirmed_key_id()`` to its statement and ``key_confirmed(valid)`` its
+    answer. Whatever else the view answers (a 400, a 404, an error of its own), the
+    key is looked up before the answer leaves (``ensure_key_confirmed``): a revoked
+    key gets a 401, as on every other route, from the next request after the
+    revocation commits."""
+
+    @functools.wraps(view)
+    def confirming(*args, **kwargs):
+        try:
+            answer = view(*args, **kwargs)
+        except HTTPException:
+            ensure_key_confirmed()
+            raise
+        ensure_key_confirmed()
+        return answer
+
+    confirming.confirms_key = True
+    return confirming
+
+
+def unconfirmed_key_id() -> int | None:
+    """The id of the request's key if its statement must confirm it, else None."""
+    return g.api_key_id if g.get("key_unconfirmed") else None
+
+
+def key_confirmed(valid: bool) -> None:
+    """The view's statement found the key (``unconfirmed_key_id``) unrevoked, or not."""
+    if g.pop("key_unconfirmed", False) and not valid:
+        _forget(bearer_token() or "")
+        raise _unauthorized("Invalid or revoked API key.")
+
+
+def ensure_key_confirmed() -> None:
+    """Look the key up now if the view did not confirm it (a 401 if it is revoked)."""
+    if g.pop("key_unconfirmed", False):
+        token = bearer_token() or ""
+        if key_for_token(token) is None:
+            _forget(token)
+            raise _unauthorized("Invalid or revoked API key.")
+
+
 def admin_only(view):
     """Mark a view as the operator's: it takes the admin token, not an API key."""
     view.admin_only = True
@@ -130,6 +205,15 @@ def authenticate() -> None:
         view = getattr(view_class, request.method.lower(), view)
     if getattr(view, "admin_only", False):
         require_admin_token()
+    elif getattr(view, "confirms_key", False):
+        token = bearer_token() or ""
+        recalled = _recalled(token)
+        if recalled is None:
+            require_api_key()
+            _remember(token, g.api_key_id, g.company_id)
+        else:
+            g.api_key_id, g.company_id = recalled
+            g.key_unconfirmed = True
     else:
         require_api_key()
 

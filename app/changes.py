@@ -15,7 +15,7 @@ from flask import g
 
 from app import prepared
 from app.extensions import db
-from app.models import AlertAcknowledgement, AlertState, ChangeCounter
+from app.models import AlertAcknowledgement, AlertState, ApiKey, ChangeCounter
 from app.oneshot import own_transaction
 
 STOCK_SLOTS = 16
@@ -115,16 +115,21 @@ ALERT_VERSIONS = prepared.Statement(
      WHERE company_id = %(company)s AND slot = ANY(%(slots)s)),
     (SELECT as_of FROM {AlertState.__tablename__} WHERE company_id = %(company)s),
     (SELECT MIN(until) FROM {AlertAcknowledgement.__tablename__}
-     WHERE company_id = %(company)s AND until > %(now)s)""",
-    {"company": "integer", "slots": "integer[]", "now": "timestamptz"},
+     WHERE company_id = %(company)s AND until > %(now)s),
+    EXISTS (SELECT 1 FROM {ApiKey.__tablename__}
+            WHERE id = %(key)s AND company_id = %(company)s AND revoked_at IS NULL)""",
+    {"company": "integer", "slots": "integer[]", "now": "timestamptz", "key": "integer"},
 )
 
 
-def alert_versions(company_id: int, now: dt.datetime, warehouse_id: int | None = None):
+def alert_versions(
+    company_id: int, now: dt.datetime, warehouse_id: int | None = None, key_id: int | None = None
+):
     """In one statement: the company's data version, the version of what its default
     alerts depend on (configuration and alerting rows; of one warehouse's group with
-    ``warehouse_id``), its alert state's day, and the earliest ``until`` of its
-    acknowledgements still ahead of ``now``.
+    ``warehouse_id``), its alert state's day, the earliest ``until`` of its
+    acknowledgements still ahead of ``now``, and whether API key ``key_id`` of the
+    company is unrevoked (``app.auth.confirms_key``: a poll's one round trip).
 
     That last one is what the passing of time alone changes in the alerts (besides
     the day): when it passes, an acknowledgement stops hiding its alert, and the
@@ -136,7 +141,12 @@ def alert_versions(company_id: int, now: dt.datetime, warehouse_id: int | None =
     the alert query that follows a changed version never read the version's."""
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
-        params = {"company": company_id, "slots": alert_version_slots(warehouse_id), "now": now}
+        params = {
+            "company": company_id,
+            "slots": alert_version_slots(warehouse_id),
+            "now": now,
+            "key": key_id,
+        }
         with own_transaction(connection):
             return prepared.execute(connection, ALERT_VERSIONS, params).one()
     counters = sa.select(sa.func.coalesce(sa.func.sum(ChangeCounter.changes), 0)).where(
@@ -157,6 +167,9 @@ def alert_versions(company_id: int, now: dt.datetime, warehouse_id: int | None =
                 AlertAcknowledgement.until > now,
             )
             .scalar_subquery(),
+            sa.exists().where(
+                ApiKey.id == key_id, ApiKey.company_id == company_id, ApiKey.revoked_at.is_(None)
+            ),
         )
     ).one()
 

@@ -645,6 +645,40 @@ def test_a_revoked_key_is_refused_on_the_very_next_request(client, company):
     assert client.get("/api/products", headers=company.headers).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "query, etag, path_of, before",
+    [
+        ("", True, "own", 304),
+        ("", False, "own", 200),
+        ("?format=csv", False, "own", 200),
+        ("?format=xml", False, "own", 400),
+        ("", False, "other", 404),
+    ],
+    ids=["poll", "page", "csv", "bad-query", "other-company"],
+)
+def test_a_revoked_key_is_refused_by_the_alert_view_that_confirms_keys_in_its_statement(
+    client, company, other_company, query, etag, path_of, before
+):
+    # the alerts view skips the key lookup for a key this process authenticated lately
+    # and confirms it in its version statement (app.auth.confirms_key); whatever it
+    # answers, a revoked key gets a 401 on the next request
+    key = post_ok(client, "/api/api-keys", {"name": "poller"}, company)
+    alerts = f"/api/companies/{company.id}/alerts/low-stock"
+    first = client.get(alerts, headers=bearer(key["api_key"]))
+    assert first.status_code == 200
+    headers = bearer(key["api_key"]) | ({"If-None-Match": first.headers["ETag"]} if etag else {})
+    tenant = company if path_of == "own" else other_company
+    path = f"/api/companies/{tenant.id}/alerts/low-stock{query}"
+    assert client.get(path, headers=headers).status_code == before
+
+    response = client.delete(f"/api/api-keys/{key['id']}", headers=company.headers)
+    assert response.status_code == 204
+    assert_problem(client.get(path, headers=headers), 401, slug="unauthorized")
+    # and from then on
+    assert_problem(client.get(alerts, headers=bearer(key["api_key"])), 401, slug="unauthorized")
+    assert client.get(alerts, headers=company.headers).status_code == 200
+
+
 def test_a_key_is_only_valid_whole(client, company, other_company):
     prefix, secret = split_key(company.api_key)
     other_prefix, other_secret = split_key(other_company.api_key)

@@ -49,9 +49,10 @@ def version(company_id: int, args: dict, now: dt.datetime) -> tuple[list, bool]:
     """
     today = now.date()
     warehouse_id = args.get("warehouse_id")
-    data_version, alert_version, as_of, next_until = changes.alert_versions(
-        company_id, now, warehouse_id
+    data_version, alert_version, as_of, next_until, key_valid = changes.alert_versions(
+        company_id, now, warehouse_id, auth.unconfirmed_key_id()
     )
+    auth.key_confirmed(key_valid)
     lapse = next_until.isoformat() if next_until is not None else None
     if as_of == today and args["days"] <= STATE_DAYS:
         # scoped to the warehouse asked for: alerting writes elsewhere keep its 304s
@@ -66,6 +67,7 @@ def version(company_id: int, args: dict, now: dt.datetime) -> tuple[list, bool]:
 
 @bp.route("/<id:company_id>/alerts/low-stock")
 class LowStockAlerts(MethodView):
+    @auth.confirms_key
     @bp.etag
     @bp.arguments(AlertQuerySchema, location="query")
     @bp.response(
