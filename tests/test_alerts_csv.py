@@ -80,73 +80,41 @@ def varied(app, client, company, make_warehouse, make_product):
         ids[name] = product
         return product
 
+    def ordered(supplier, warehouse, product, quantity, expected=None) -> int:
+        """A submitted purchase order of one line: its id."""
+        body = {
+            "supplier_id": supplier,
+            "warehouse_id": warehouse,
+            "lines": [{"product_id": product, "quantity": quantity}],
+            "expected_at": expected and expected.isoformat(),
+        }
+        placed = post(client, company, "/api/purchase-orders", body)["id"]
+        post(client, company, f"/api/purchase-orders/{placed}/submit", None, 200)
+        return placed
+
+    now = dt.datetime.now(dt.UTC)
     # four deliveries of 4, 6, 7 and 20 days: the median is 6.5, rounded up to 7
     learned = alerting("+Learned", main, threshold=1000, supplier=bolts, pack_size=12)
     for days in (4, 6, 7, 20):
-        placed = post(
-            client,
-            company,
-            "/api/purchase-orders",
-            {
-                "supplier_id": bolts,
-                "warehouse_id": main,
-                "lines": [{"product_id": learned, "quantity": 1}],
-            },
-        )
-        post(client, company, f"/api/purchase-orders/{placed['id']}/submit", None, 200)
+        placed = ordered(bolts, main, learned, 1)
         with app.app_context():
             db.session.execute(
                 sa.update(PurchaseOrder)
-                .where(PurchaseOrder.id == placed["id"])
-                .values(ordered_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=days, hours=1))
+                .where(PurchaseOrder.id == placed)
+                .values(ordered_at=now - dt.timedelta(days=days, hours=1))
             )
             db.session.commit()
         receipt = {"lines": [{"product_id": learned, "quantity": 1}]}
-        post(client, company, f"/api/purchase-orders/{placed['id']}/receipts", receipt)
+        post(client, company, f"/api/purchase-orders/{placed}/receipts", receipt)
     # covered: enough on order, expected (with microseconds) before the stockout
     covered = alerting("Covered", main, supplier=nuts, min_order_quantity=25)
-    expected = dt.datetime.now(dt.UTC) + dt.timedelta(days=3, microseconds=1234)
-    placed = post(
-        client,
-        company,
-        "/api/purchase-orders",
-        {
-            "supplier_id": nuts,
-            "warehouse_id": main,
-            "lines": [{"product_id": covered, "quantity": 40}],
-            "expected_at": expected.isoformat(),
-        },
-    )
-    post(client, company, f"/api/purchase-orders/{placed['id']}/submit", None, 200)
+    ordered(nuts, main, covered, 40, now + dt.timedelta(days=3, microseconds=1234))
     # covered at the boundary: delivered on the stockout day (stock 10, 20 sold in the
     # window of 30 days: out in 15)
     boundary = alerting("Boundary", other, supplier=nuts)
-    on_the_day = dt.datetime.now(dt.UTC) + dt.timedelta(days=15)
-    placed = post(
-        client,
-        company,
-        "/api/purchase-orders",
-        {
-            "supplier_id": nuts,
-            "warehouse_id": other,
-            "lines": [{"product_id": boundary, "quantity": 40}],
-            "expected_at": on_the_day.isoformat(),
-        },
-    )
-    post(client, company, f"/api/purchase-orders/{placed['id']}/submit", None, 200)
+    ordered(nuts, other, boundary, 40, now + dt.timedelta(days=15))
     # not covered: too little, and undated
-    short = alerting("Short", other, supplier=nuts)
-    placed = post(
-        client,
-        company,
-        "/api/purchase-orders",
-        {
-            "supplier_id": nuts,
-            "warehouse_id": other,
-            "lines": [{"product_id": short, "quantity": 2}],
-        },
-    )
-    post(client, company, f"/api/purchase-orders/{placed['id']}/submit", None, 200)
+    ordered(nuts, other, alerting("Short", other, supplier=nuts), 2)
     # no supplier; out of stock; a stockout past 9999-12-31 (a huge threshold, one sale)
     alerting("Orphan", other)
     alerting("Empty", main, stock=5, sold=5, supplier=bolts)
