@@ -136,14 +136,15 @@ def _forget(token: str) -> None:
 
 
 def confirms_key(view):
-    """Mark a read-only view as one whose first statement confirms the API key, in its
-    own round trip: a key this process authenticated lately is then not looked up
-    before the view (a round trip less on a dashboard's 304 poll). The view passes
+    """Mark a view as one whose main statement confirms the API key in its own round
+    trip: a key this process authenticated lately is then not looked up before the
+    view (a round trip less on a dashboard's 304 poll, on a sale). The view passes
     ``unconfirmed_key_id()`` to its statement and ``key_confirmed(valid)`` its
-    answer. Whatever else the view answers (a 400, a 404, an error of its own), the
-    key is looked up before the answer leaves (``ensure_key_confirmed``): a revoked
-    key gets a 401, as on every other route, from the next request after the
-    revocation commits."""
+    answer; a view that writes makes the key a condition of its write, and calls
+    ``ensure_key_confirmed()`` before writing any other way. Whatever else the view
+    answers (a 400, a 404, a replay, an error of its own), the key is looked up
+    before the answer leaves: a revoked key gets a 401, as on every other route,
+    from the next request after the revocation commits."""
 
     @functools.wraps(view)
     def confirming(*args, **kwargs):

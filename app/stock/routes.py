@@ -46,8 +46,9 @@ def _result(entries):
     }
 
 
-def _operation(path: str, schema, operation, summary: str):
-    """Register ``POST /api/stock/<path>`` running ``operation``."""
+def _operation(path: str, schema, operation, summary: str, confirms_key: bool = False):
+    """Register ``POST /api/stock/<path>`` running ``operation`` (which confirms the
+    API key itself with ``confirms_key``: see ``fast.sell``)."""
 
     @transactional
     @bp.arguments(schema)
@@ -59,11 +60,13 @@ def _operation(path: str, schema, operation, summary: str):
         return _result(operation(auth.current_company_id(), data))
 
     post.__name__ = f"post_{path}"
+    if confirms_key:
+        post = auth.confirms_key(post)
     bp.route(f"/stock/{path}", methods=["POST"], endpoint=path)(post)
 
 
 _operation("receipts", ReceiptSchema, service.receive, "Receive stock (goods in)")
-_operation("sales", OperationSchema, fast.sell, "Sell (ship) stock")
+_operation("sales", OperationSchema, fast.sell, "Sell (ship) stock", confirms_key=True)
 _operation("returns", OperationSchema, service.return_, "Take back returned stock")
 _operation("transfers", TransferSchema, service.transfer, "Move stock between warehouses")
 _operation("adjustments", AdjustmentSchema, service.adjust, "Adjust stock (count or delta)")
