@@ -13,10 +13,9 @@ data sets (open orders in every state, learned lead times, acknowledgements, for
 text), every cell of this CSV equals the JSON answer's. SQLite (no COPY) writes the
 CSV from the JSON derivation (``routes.csv_lines``).
 
-The output is spooled (in memory up to ``SPOOL_BYTES``, on disk beyond) and then sent
-in chunks: a large company's export does not sit in memory. Nothing is lost by not
-sending while the statement runs: its rows are sorted at the end, so the first row
-exists only when the last one does.
+The CSV goes to a temporary file (not into the worker's memory), then out in chunks
+of ``CHUNK_BYTES``. Nothing is lost by not sending while the statement runs: its rows are
+sorted at the end, so the first row exists only when the last one does.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ from app.extensions import db
 from app.schemas import MAX_INT
 from app.suppliers.queries import MIN_OBSERVATIONS, OBSERVATIONS
 
-SPOOL_BYTES = 1 << 20
-CHUNK_BYTES = 1 << 16
+CHUNK_BYTES = 1 << 18
 
 
 def _text(cell: str) -> str:
@@ -160,27 +158,27 @@ ORDER BY {order}
 def every_alert_csv(company_id: int, args: dict, today: dt.date, maintained: bool, now):
     """Every alert of the query as CSV (header first): chunks of bytes, and their
     length in all (the response's Content-Length: no chunked encoding to write and
-    read). The COPY runs now, in the request's transaction; the chunks are read as
-    they are sent."""
+    read). The COPY runs now, in the request's transaction; the chunks are read from
+    its temporary file as they are sent."""
     parameters = queries._parameters(
         company_id, {**args, "page": 1, "page_size": queries.EVERY_ROW}, today, now
     )
     parameters.update(today=today, last_day=(dt.date.max - today).days)
     sql = _copy_sql(maintained, args.get("supplier_id") is not None, args.get("covered"))
-    spooled = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    written = tempfile.TemporaryFile()
     try:
         cursor = db.session.connection().connection.dbapi_connection.cursor()
         with cursor:
-            cursor.copy_expert(cursor.mogrify(sql, parameters), spooled, size=CHUNK_BYTES)
-        size = spooled.tell()
-        spooled.seek(0)
+            cursor.copy_expert(cursor.mogrify(sql, parameters), written, size=CHUNK_BYTES)
+        size = written.tell()
+        written.seek(0)
     except BaseException:
-        spooled.close()
+        written.close()
         raise
-    return _chunks(spooled), size
+    return _chunks(written), size
 
 
-def _chunks(spooled):
-    with spooled:
-        while chunk := spooled.read(CHUNK_BYTES):
+def _chunks(written):
+    with written:
+        while chunk := written.read(CHUNK_BYTES):
             yield chunk
