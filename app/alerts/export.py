@@ -34,9 +34,10 @@ CHUNK_BYTES = 1 << 18
 
 def _text(cell: str) -> str:
     """A text cell: a leading apostrophe on what a spreadsheet would run as a formula
-    (``schemas.csv_row``)."""
-    starts = ", ".join("E'" + c.encode("unicode_escape").decode() + "'" for c in FORMULA_STARTS)
-    return f"CASE WHEN left({cell}, 1) IN ({starts}) THEN '''' || {cell} ELSE {cell} END"
+    (``schemas.csv_row``), decided on the first character's code (an integer
+    comparison: cheaper per cell than comparing strings)."""
+    codes = ", ".join(str(ord(c)) for c in FORMULA_STARTS)
+    return f"CASE WHEN ascii({cell}) IN ({codes}) THEN '''' || {cell} ELSE {cell} END"
 
 
 def _time(cell: str) -> str:
@@ -105,7 +106,7 @@ CELLS = {
     "warehouse_name": _text("a.warehouse_name"),
     "current_stock": "a.current_stock",
     "threshold": "a.threshold",
-    "threshold_source": _text("a.threshold_source"),
+    "threshold_source": "a.threshold_source",  # one of the statement's own words
     "product_type": _text("a.product_type"),
     "units_sold_in_window": "a.units_sold",
     "avg_daily_sales": "round(CAST(a.units_sold AS NUMERIC) / %(days)s, 2)",
