@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import sqlalchemy as sa
 
@@ -275,25 +276,39 @@ class Kept:
 def _lock(company_id: int, rows: list[tuple[int, int]]) -> tuple[dict, dict[tuple, Kept]]:
     """Create the missing inventory rows and lock every touched row, in the global
     (warehouse id, product id) order, in one statement per chunk; the current levels,
-    and each row as it was (``Kept``).
+    and each row as it was (``Kept``), read once they are all locked.
 
     ``ON CONFLICT DO UPDATE`` locks an existing row as it reaches it, and a new row is
     locked by its insert, so rows are taken one by one in the VALUES order, as the
     single operations take them; a ``SELECT ... FOR UPDATE`` after an insert of the
-    missing rows would take the new rows first and could deadlock against them."""
+    missing rows would take the new rows first and could deadlock against them. Its
+    ``WHERE false`` updates nothing, yet locks the row all the same (PostgreSQL locks
+    before it evaluates the condition): no row version is written only to lock, whose
+    foreign keys the batch's UPDATE of the row would then check again (PostgreSQL
+    checks them when a row this transaction wrote is updated)."""
     levels, kept = {}, {}
     pending = []
     # a new row has sold nothing: its alert window starts today's
     since = window_start(dt.datetime.now(dt.UTC).date())
     for chunk in bulk.chunks(rows):
-        result = bulk.insert(
+        bulk.insert(
             "inventory",
             NEW_INVENTORY_COLUMNS,
             [(company_id, p, w, 0, THRESHOLD_PENDING, 0, since) for w, p in chunk],
             "ON CONFLICT (company_id, product_id, warehouse_id) "
-            "DO UPDATE SET quantity = inventory.quantity "
-            "RETURNING warehouse_id, product_id, quantity, alert_threshold, window_since, "
-            "window_sales",
+            "DO UPDATE SET quantity = inventory.quantity WHERE false",
+        )
+    for chunk in bulk.chunks(rows):
+        # locked by this transaction: no other can change them before the commit
+        pairs, params = bulk.relation(
+            [("warehouse_id", "integer"), ("product_id", "integer")], chunk
+        )
+        result = bulk.execute(
+            "SELECT i.warehouse_id, i.product_id, i.quantity, i.alert_threshold, "
+            f"i.window_since, i.window_sales FROM {pairs} JOIN inventory AS i "
+            "ON i.company_id = {mark} AND i.product_id = v.product_id "
+            "AND i.warehouse_id = v.warehouse_id",
+            [*params, company_id],
         )
         for w, p, quantity, threshold, window_since, window_sales in result:
             levels[(w, p)] = quantity
@@ -305,6 +320,7 @@ def _lock(company_id: int, rows: list[tuple[int, int]]) -> tuple[dict, dict[tupl
             )
             if threshold == THRESHOLD_PENDING:
                 pending.append(p)
+    assert len(levels) == len(rows), "every touched row exists, locked"
     if pending:
         # the new rows' thresholds, in one statement (the rule lives in thresholds)
         for chunk in bulk.chunks(sorted(set(pending))):
@@ -421,14 +437,21 @@ def _simulate(items: list[Item], levels: dict, refusals: Refusals) -> list[tuple
 
 def _write_levels(company_id: int, levels: dict, window_sales: dict, rows: list) -> None:
     """Every touched row's final level and window sales: one multi-row UPDATE ... FROM
-    (VALUES ...) per chunk (a CTE, whose column names both PostgreSQL and SQLite accept)."""
+    per chunk (the rows as arrays on PostgreSQL, ``VALUES`` on SQLite)."""
     for chunk in bulk.chunks(rows):
-        sql, params = bulk.values([(p, w, levels[(w, p)], window_sales[(w, p)]) for w, p in chunk])
+        new, params = bulk.relation(
+            [
+                ("product_id", "integer"),
+                ("warehouse_id", "integer"),
+                ("quantity", "integer"),
+                ("window_sales", "bigint"),
+            ],
+            [(p, w, levels[(w, p)], window_sales[(w, p)]) for w, p in chunk],
+        )
         bulk.execute(
-            f"WITH v (product_id, warehouse_id, quantity, window_sales) AS (VALUES {sql}) "
             "UPDATE inventory SET quantity = v.quantity, window_sales = v.window_sales, "
-            "updated_at = CURRENT_TIMESTAMP "
-            "FROM v WHERE inventory.company_id = {mark} "
+            f"updated_at = CURRENT_TIMESTAMP FROM {new} "
+            "WHERE inventory.company_id = {mark} "
             "AND inventory.product_id = v.product_id AND inventory.warehouse_id = v.warehouse_id",
             [*params, company_id],
         )
@@ -477,31 +500,56 @@ def _write_ledger(company_id: int, operation_id: str, now: dt.datetime, entries)
             )
         )
     written = []
+    as_utc = _Memo(bulk.utc)  # the rows share their recorded_at: convert it once
+    columns = LEDGER_COLUMNS[1:]
     for chunk in bulk.chunks(rows):
         returned = sorted(
             bulk.insert(
                 "inventory_ledger", list(LEDGER_COLUMNS), chunk, "RETURNING id, recorded_at"
-            ).all()
+            ).all(),
+            key=itemgetter(0),
         )
         for row, (entry_id, recorded_at) in zip(chunk, returned, strict=True):
-            entry = dict(zip(LEDGER_COLUMNS[1:], row[1:], strict=True))
+            entry = dict(zip(columns, row[1:], strict=True))
             entry["id"] = entry_id
-            entry["recorded_at"] = bulk.utc(recorded_at)
+            entry["recorded_at"] = as_utc(recorded_at)
             written.append(entry)
     return written
 
 
+class _Memo(dict):
+    """``function`` of a value, computed once per distinct value (equal values give
+    one answer: only for values whose equal ones convert alike)."""
+
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def __missing__(self, value):
+        self[value] = answer = self.function(value)
+        return answer
+
+    __call__ = dict.__getitem__
+
+
 def as_json(result: dict) -> dict:
-    """The result as ``OperationResultSchema`` would dump it (without its per-row cost)."""
+    """The result as ``OperationResultSchema`` would dump it (without its per-row cost).
+    The rows share their time objects: each is written once."""
     entries = []
+    texts: dict[int, tuple[dt.datetime, str]] = {}
+
+    def iso(value: dt.datetime) -> str:
+        known = texts.get(id(value))
+        if known is None or known[0] is not value:
+            known = texts[id(value)] = (value, value.isoformat())
+        return known[1]
+
     for row in result["entries"]:
         unit_cost = row["unit_cost"]
-        entries.append(
-            {
-                **row,
-                "unit_cost": None if unit_cost is None else str(unit_cost.quantize(TWO_PLACES)),
-                "occurred_at": row["occurred_at"].isoformat(),
-                "recorded_at": row["recorded_at"].isoformat(),
-            }
-        )
+        entry = row.copy()
+        if unit_cost is not None:
+            entry["unit_cost"] = str(unit_cost.quantize(TWO_PLACES))
+        entry["occurred_at"] = iso(row["occurred_at"])
+        entry["recorded_at"] = iso(row["recorded_at"])
+        entries.append(entry)
     return {**result, "entries": entries}
