@@ -79,10 +79,15 @@ def _array_element(value) -> str:
 
 
 def array_literal(column: list) -> str:
-    """A PostgreSQL array literal of the column's values. Values that repeat (the
-    batch's rows share their time, company, operation id ...) are converted once;
-    equal values are written alike (a decimal's text, which keeps its scale, is not
-    shared: 4.5 and 4.50 are equal)."""
+    """A PostgreSQL array literal of the column's values. A column of one value (the
+    batch's company, operation id, time ...) is converted once, integers directly;
+    other values once per distinct value (a decimal's text, which keeps its scale, is
+    never shared: 4.5 and 4.50 are equal)."""
+    first = column[0]
+    if all(value is first for value in column):
+        return "{" + ",".join([_array_element(first)] * len(column)) + "}"
+    if all(type(value) is int for value in column):
+        return "{" + ",".join(map(str, column)) + "}"
     seen: dict = {}
     parts = []
     for value in column:

@@ -153,7 +153,11 @@ def apply(company_id: int, operations: list[dict]) -> dict:
 
 
 def _ids(operations: list[dict], *names: str) -> list[int]:
-    return sorted({op[n] for op in operations for n in names if op.get(n) is not None})
+    found = set()
+    for name in names:
+        found.update([op.get(name) for op in operations])
+    found.discard(None)
+    return sorted(found)
 
 
 def _references(company_id: int, operations: list[dict]):
