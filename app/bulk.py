@@ -83,10 +83,9 @@ def array_literal(column: list) -> str:
     batch's company, operation id, time ...) is converted once, integers directly;
     other values once per distinct value (a decimal's text, which keeps its scale, is
     never shared: 4.5 and 4.50 are equal)."""
-    first = column[0]
-    if all(value is first for value in column):
-        return "{" + ",".join([_array_element(first)] * len(column)) + "}"
-    if all(type(value) is int for value in column):
+    if len(set(map(id, column))) == 1:  # one object (the column is alive: ids are unique)
+        return "{" + ",".join([_array_element(column[0])] * len(column)) + "}"
+    if set(map(type, column)) == {int}:
         return "{" + ",".join(map(str, column)) + "}"
     seen: dict = {}
     parts = []

@@ -120,14 +120,14 @@ def apply(company_id: int, operations: list[dict]) -> dict:
     refusals.raise_if_any()
 
     rows = sorted({(w, p) for item in items for w, p, _, _ in item.changes})
-    levels, kept = _lock(company_id, rows)
+    # ``now``: the database's clock once every row is locked: an undated item is dated
+    # after the writes it waited for, as the single operations' ledger rows are
+    # (service._record)
+    levels, kept, now = _lock(company_id, rows)
     entries = _simulate(items, levels, refusals)
     refusals.raise_if_any()
 
     operation_id = str(uuid.uuid4())
-    # the database's clock once every row is locked: an undated item is dated after the
-    # writes it waited for, as the single operations' ledger rows are (service._record)
-    now = bulk.utc(db.session.scalar(sa.select(write_time())))
     window_sales = _window_sales(entries, kept, now)
     _write_levels(company_id, levels, window_sales, rows)
     written = _write_ledger(company_id, operation_id, now, entries)
@@ -192,6 +192,24 @@ def _expand(company_id, operations, products, warehouses, suppliers, refusals) -
     for index, data in enumerate(operations):
         kind = data["type"]
         item = Item(index, kind, data)
+        if (
+            kind in SIGNS
+            and data["product_id"] in products
+            and not products[data["product_id"]]  # not a bundle
+            and data["warehouse_id"] in warehouses
+            and data.get("supplier_id") is None
+        ):
+            # the usual item, one row: what the general path below gives it, less the work
+            item.changes = [
+                (
+                    data["warehouse_id"],
+                    data["product_id"],
+                    SIGNS[kind] * data["quantity"],
+                    REASONS[kind],
+                )
+            ]
+            items.append(item)
+            continue
         known = True
         for name in ("product_id", "warehouse_id", "from_warehouse_id", "to_warehouse_id"):
             if name in data and data[name] not in (
@@ -277,10 +295,11 @@ class Kept:
     window_sales: int
 
 
-def _lock(company_id: int, rows: list[tuple[int, int]]) -> tuple[dict, dict[tuple, Kept]]:
+def _lock(company_id: int, rows: list[tuple[int, int]]):
     """Create the missing inventory rows and lock every touched row, in the global
     (warehouse id, product id) order, in one statement per chunk; the current levels,
-    and each row as it was (``Kept``), read once they are all locked.
+    each row as it was (``Kept``), and the database's clock (``write_time``), read once
+    they are all locked.
 
     ``ON CONFLICT DO UPDATE`` locks an existing row as it reaches it, and a new row is
     locked by its insert, so rows are taken one by one in the VALUES order, as the
@@ -302,6 +321,7 @@ def _lock(company_id: int, rows: list[tuple[int, int]]) -> tuple[dict, dict[tupl
             "ON CONFLICT (company_id, product_id, warehouse_id) "
             "DO UPDATE SET quantity = inventory.quantity WHERE false",
         )
+    clock = write_time().compile(dialect=db.session.get_bind().dialect)
     for chunk in bulk.chunks(rows):
         # locked by this transaction: no other can change them before the commit
         pairs, params = bulk.relation(
@@ -309,12 +329,13 @@ def _lock(company_id: int, rows: list[tuple[int, int]]) -> tuple[dict, dict[tupl
         )
         result = bulk.execute(
             "SELECT i.warehouse_id, i.product_id, i.quantity, i.alert_threshold, "
-            f"i.window_since, i.window_sales FROM {pairs} JOIN inventory AS i "
+            f"i.window_since, i.window_sales, {clock} FROM {pairs} JOIN inventory AS i "
             "ON i.company_id = {mark} AND i.product_id = v.product_id "
             "AND i.warehouse_id = v.warehouse_id",
             [*params, company_id],
         )
-        for w, p, quantity, threshold, window_since, window_sales in result:
+        for w, p, quantity, threshold, window_since, window_sales, read_at in result:
+            now = read_at  # the same for every row of the statement
             levels[(w, p)] = quantity
             kept[(w, p)] = Kept(
                 quantity,
@@ -333,7 +354,7 @@ def _lock(company_id: int, rows: list[tuple[int, int]]) -> tuple[dict, dict[tupl
                 Inventory.product_id.in_(chunk),
                 Inventory.alert_threshold == THRESHOLD_PENDING,
             )
-    return levels, kept
+    return levels, kept, bulk.utc(now)
 
 
 def _note_levels(company_id: int, rows, kept: dict[tuple, Kept], levels, window_sales) -> None:
