@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
 
 import sqlalchemy as sa
@@ -106,7 +107,12 @@ def array_literal(column: list) -> str:
 def _element_type(table: str, column: str) -> str:
     """The column's SQL type without length or precision (a cast to ``varchar(n)``
     would truncate silently; the INSERT's assignment refuses too long a value)."""
-    compiled = db.metadata.tables[table].c[column].type.compile(db.session.get_bind().dialect)
+    return _type_of(db.session.get_bind().dialect, table, column)
+
+
+@functools.cache
+def _type_of(dialect, table: str, column: str) -> str:
+    compiled = db.metadata.tables[table].c[column].type.compile(dialect)
     return re.sub(r"\(.*\)", "", compiled).strip()
 
 
