@@ -11,7 +11,8 @@ it has:
 2. every touched inventory row created if missing and locked, in ONE statement whose
    rows are sorted by (warehouse id, product id): the order the single operations
    lock in (``service._move``), so batches and single operations touching the same
-   rows in any order wait for each other and never deadlock;
+   rows in any order wait for each other and never deadlock; then the locked rows
+   (and the database's clock) read in one more;
 3. the items applied in request order in Python over the locked levels, which
    finds every refused item (not enough stock, past the largest storable level, a
    stale count), not only the first;
