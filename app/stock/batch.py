@@ -25,6 +25,7 @@ Functions flush, never commit.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -556,6 +557,41 @@ class _Memo(dict):
         return answer
 
     __call__ = dict.__getitem__
+
+
+class JsonBody(list):
+    """A response body (a Werkzeug sequence) that is ``json.dumps(as_json(result))``,
+    written when it is first read rather than when the view returns.
+
+    The view returns before ``api.transactional`` commits, and the answer is read after
+    that (for its Content-Length, then to send it): the ~5-9 ms of turning 1,000
+    ledger rows into text no longer hold the batch's row locks. With an
+    ``Idempotency-Key`` the stored copy reads it before the commit, as before. Every
+    way Werkzeug reads a sequence body (iterating it, its length) writes it first."""
+
+    def __init__(self, result: dict):
+        super().__init__()
+        self._result: dict | None = result
+
+    def _written(self):
+        if self._result is not None:
+            result, self._result = self._result, None
+            self.append(json.dumps(as_json(result)).encode())
+
+    def __iter__(self):
+        self._written()
+        return super().__iter__()
+
+    def __len__(self):
+        self._written()
+        return super().__len__()
+
+    def __getitem__(self, index):
+        self._written()
+        return super().__getitem__(index)
+
+    def __bool__(self):
+        return True
 
 
 def as_json(result: dict) -> dict:
