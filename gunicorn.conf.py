@@ -57,6 +57,16 @@ def on_starting(server):
     gunicorn_errors.install()
 
 
+def post_worker_init(worker):
+    """Move what the app allocated at start (modules, mappers, schemas: most of the
+    heap) out of the garbage collector's sight: a request that allocates many objects
+    (a 1,000-item batch, a 10,000-row import) triggers collections, and each full one
+    walked that whole heap again (~5 ms of a batch's Python, while it holds its rows)."""
+    import gc
+
+    gc.freeze()
+
+
 def child_exit(server, worker):
     """A dead worker's gauges (connections in use) stop counting."""
     from prometheus_client import multiprocess

@@ -6,12 +6,19 @@ times what the database needs to run it. These helpers send such statements to t
 driver as plain SQL with positional parameters, converting values the way the
 models' column types would (SQLite stores decimals as text and times as naive UTC
 text). Use them only for statements whose SQL is written next to the call.
+
+On PostgreSQL, ``insert`` sends one array literal per column instead of one parameter
+per value: psycopg2 quotes every parameter in Python (~1.2 µs each, 17 ms for a
+1,000-row ledger INSERT of 13 columns, while the batch holds its row locks), and a
+column's whole text is one parameter.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
+import re
 
 import sqlalchemy as sa
 
@@ -53,21 +60,83 @@ def values(rows: list[tuple]) -> tuple[str, list]:
     return ", ".join([row_sql] * len(rows)), params
 
 
+def _array_element(value) -> str:
+    """``value`` as an element of a PostgreSQL array literal (``{...}``), read by the
+    element type's input function as the column reads a bound value."""
+    if value is None:
+        return "NULL"
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, int | decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        text = value.isoformat()
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise TypeError(f"no array literal for {type(value).__name__}")
+    # quoted: any character may follow; only the quote and the backslash are escaped
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def array_literal(column: list) -> str:
+    """A PostgreSQL array literal of the column's values. A column of one value (the
+    batch's company, operation id, time ...) is converted once, integers directly;
+    other values once per distinct value (a decimal's text, which keeps its scale, is
+    never shared: 4.5 and 4.50 are equal)."""
+    if len(set(map(id, column))) == 1:  # one object (the column is alive: ids are unique)
+        return "{" + ",".join([_array_element(column[0])] * len(column)) + "}"
+    if set(map(type, column)) == {int}:
+        return "{" + ",".join(map(str, column)) + "}"
+    seen: dict = {}
+    parts = []
+    for value in column:
+        kind = type(value)
+        if kind is decimal.Decimal:
+            parts.append(str(value))
+            continue
+        # equal times with one UTC offset have one ISO text
+        key = (kind, value, value.utcoffset()) if kind is dt.datetime else (kind, value)
+        text = seen.get(key)
+        if text is None:
+            text = seen[key] = _array_element(value)
+        parts.append(text)
+    return "{" + ",".join(parts) + "}"
+
+
+def _element_type(table: str, column: str) -> str:
+    """The column's SQL type without length or precision (a cast to ``varchar(n)``
+    would truncate silently; the INSERT's assignment refuses too long a value)."""
+    return _type_of(db.session.get_bind().dialect, table, column)
+
+
+@functools.cache
+def _type_of(dialect, table: str, column: str) -> str:
+    compiled = db.metadata.tables[table].c[column].type.compile(dialect)
+    return re.sub(r"\(.*\)", "", compiled).strip()
+
+
 def insert(table: str, columns: list[str], rows: list[tuple], tail: str = ""):
     """``INSERT INTO table (columns) VALUES rows tail``: one statement, run.
 
     The tenant tables' primary keys are ``(company_id, id)``. PostgreSQL draws each
-    new row's id from the table's sequence; SQLite auto-increments only a single
-    ``INTEGER PRIMARY KEY``, so there the statement numbers its rows after the largest
-    id itself, as ``models.NextId`` does for one row: one statement, under SQLite's
-    single-writer lock (it reads the table before inserting, so ``MAX(id)`` is taken
-    once, before the first row goes in). ``tail`` is what follows the rows
+    new row's id from the table's sequence, in the rows' order (``WITH ORDINALITY``
+    sorted: the rows are sent as one array per column); SQLite auto-increments only a
+    single ``INTEGER PRIMARY KEY``, so there the statement numbers its rows after the
+    largest id itself, as ``models.NextId`` does for one row: one statement, under
+    SQLite's single-writer lock (it reads the table before inserting, so ``MAX(id)``
+    is taken once, before the first row goes in). ``tail`` is what follows the rows
     (``ON CONFLICT ...``, ``RETURNING ...``).
     """
     names = ", ".join(columns)
     if not is_sqlite():
-        sql, params = values(rows)
-        return execute(f"INSERT INTO {table} ({names}) VALUES {sql} {tail}", params)
+        arrays = ", ".join(f"%s::{_element_type(table, c)}[]" for c in columns)
+        aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+        return execute(
+            f"INSERT INTO {table} ({names}) SELECT {aliases} "
+            f"FROM unnest({arrays}) WITH ORDINALITY AS v ({aliases}, n) ORDER BY n {tail}",
+            [array_literal(list(column)) for column in zip(*rows, strict=True)],
+        )
     sql, params = values([(number, *row) for number, row in enumerate(rows, 1)])
     picked = ", ".join(f"column{i}" for i in range(2, len(columns) + 2))
     # "WHERE true" lets SQLite read ON CONFLICT after a SELECT as the upsert clause
@@ -77,6 +146,20 @@ def insert(table: str, columns: list[str], rows: list[tuple], tail: str = ""):
         f"FROM (VALUES {sql}) WHERE true {tail}",
         params,
     )
+
+
+def relation(columns: list[tuple[str, str]], rows: list[tuple]) -> tuple[str, list]:
+    """The rows as a relation ``v`` of these ``(name, SQL type)`` columns, to read FROM:
+    one array per column on PostgreSQL (``unnest``), ``VALUES`` on SQLite; its SQL and
+    parameters."""
+    if is_sqlite():
+        sql, params = values(rows)
+        picked = ", ".join(f"column{i} AS {name}" for i, (name, _) in enumerate(columns, 1))
+        return f"(SELECT {picked} FROM (VALUES {sql})) AS v", params
+    arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+    names = ", ".join(name for name, _ in columns)
+    params = [array_literal(list(column)) for column in zip(*rows, strict=True)]
+    return f"unnest({arrays}) AS v ({names})", params
 
 
 def execute(sql: str, params: list):

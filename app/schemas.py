@@ -151,6 +151,55 @@ class UtcDateTime(ma.fields.AwareDateTime):
             raise ma.ValidationError("Out of range.") from error
 
 
+class LeanList(ma.fields.List):
+    """A list whose usual items ``lean`` checks in plain code: it returns an item as the
+    inner field would load it, or None for anything it does not fully vouch for. One
+    such item and the whole list goes through the inner field, so every error (and
+    every value it loads) is the inner field's own. Marshmallow costs ~50-100 µs per
+    nested item: a 1,000-item batch or a 10,000-row import spent most of its Python in
+    it."""
+
+    def __init__(self, inner, lean, **kwargs):
+        super().__init__(inner, **kwargs)
+        self.lean = lean
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is list:
+            loaded = []
+            for item in value:
+                lean_item = self.lean(item)
+                if lean_item is None:
+                    break
+                loaded.append(lean_item)
+            else:
+                return loaded
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def lean_text(value, max_length: int):
+    """``value`` as ``Text(max_length=...)`` (single line, ``min_length`` 1) loads it,
+    or None if that field would refuse it."""
+    if type(value) is not str or has_control_character(value):
+        return None
+    text = value.strip()
+    return text if 1 <= len(text) <= max_length else None
+
+
+def lean_money(value):
+    """``value`` as ``Money`` loads it when it is the decimal string clients send, or
+    None (numbers and anything else: let the field judge)."""
+    if type(value) is not str or not _MONEY.fullmatch(value):
+        return None
+    return decimal.Decimal(value).quantize(TWO_PLACES)
+
+
+def lean_integer(value, minimum: int = 0, maximum: int = MAX_INT):
+    """``value`` if ``StrictInteger(minimum=...)`` loads it as is, else None."""
+    if type(value) is not int or not minimum <= value <= maximum:
+        return None
+    return value
+
+
 class StrictBoolean(ma.fields.Boolean):
     """Only JSON ``true`` or ``false``; ``1`` or ``"yes"`` are mistakes, not booleans."""
 
@@ -203,6 +252,9 @@ class Money(ma.fields.Decimal):
         if value is None:
             return None
         return super()._serialize(decimal.Decimal(value).quantize(TWO_PLACES), attr, obj, **kwargs)
+
+
+_MONEY = re.compile(Money.PATTERN)
 
 
 def money_properties(converter, field, ret: dict, **kwargs) -> dict:

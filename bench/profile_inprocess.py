@@ -1,17 +1,22 @@
 """The Python cost of one request, in process (Flask's test client, no HTTP server).
 
-    python bench/profile_inprocess.py DATABASE_URL [sale|create_product|health] [N]
+    python bench/profile_inprocess.py DATABASE_URL [sale|create_product|health|batch|import] [N]
 
 On a migrated, empty-enough PostgreSQL database (or SQLite URL): sets up a company,
 a warehouse and a product over the API, runs the request N times (default 2000),
 prints the CPU microseconds per request, then cProfile's top functions of another
-N/4 requests. The CPU of gunicorn's HTTP handling is not in it; the database's work is
-not either (only this process's).
+N/4 requests. ``batch`` is bench/throughput.sh's batch (1,000 one-unit sales over 200
+products), ``import`` its import request (10,000 new products with opening stock, as
+CSV): give them a small N (e.g. 20 and 4); the wall time per request is printed too.
+The CPU of gunicorn's HTTP handling is not in it; the database's work is not either
+(only this process's). GC_FREEZE=1 freezes the heap after the setup, as
+gunicorn.conf.py's post_worker_init does.
 """
 
 from __future__ import annotations
 
 import cProfile
+import gc
 import os
 import pstats
 import sys
@@ -45,6 +50,42 @@ def main() -> None:
         headers=headers,
     ).json["id"]
     counter = iter(range(10**9))
+    if kind == "batch":
+        spread = [
+            client.post(
+                "/api/products",
+                json={
+                    "name": f"B{i}",
+                    "sku": uuid.uuid4().hex,
+                    "price": "1.00",
+                    "warehouse_id": warehouse,
+                    "initial_quantity": 10_000_000,
+                },
+                headers=headers,
+            ).json["id"]
+            for i in range(200)
+        ]
+        batch = {
+            "operations": [
+                {
+                    "type": "sale",
+                    "product_id": spread[i % 200],
+                    "warehouse_id": warehouse,
+                    "quantity": 1,
+                }
+                for i in range(1000)
+            ]
+        }
+    csv_headers = {**headers, "Content-Type": "text/csv"}
+
+    def import_body() -> bytes:
+        start = next(counter) * 10_000
+        lines = ["sku,name,price,product_type,warehouse_id,quantity"]
+        lines += [
+            f"IMP-{i},Imported {i},4.50,regular,{warehouse},100"
+            for i in range(start, start + 10_000)
+        ]
+        return ("\n".join(lines) + "\n").encode()
 
     def one():
         if kind == "sale":
@@ -53,19 +94,28 @@ def main() -> None:
         elif kind == "create_product":
             body = {"name": "Bench product", "sku": f"p-{next(counter)}", "price": "9.99"}
             response = client.post("/api/products", json=body, headers=headers)
+        elif kind == "batch":
+            response = client.post("/api/stock/batch", json=batch, headers=headers)
+        elif kind == "import":
+            response = client.post("/api/products/import", data=import_body(), headers=csv_headers)
         else:
             response = client.get("/health")
         assert response.status_code < 300, response.data
 
-    for _ in range(100):
+    if os.environ.get("GC_FREEZE") == "1":
+        gc.freeze()
+    for _ in range(100 if kind not in ("batch", "import") else 2):
         one()
-    started = time.process_time()
+    started, wall = time.process_time(), time.perf_counter()
     for _ in range(n):
         one()
-    print(f"{kind}: {1e6 * (time.process_time() - started) / n:.0f} us CPU per request")
+    print(
+        f"{kind}: {1e6 * (time.process_time() - started) / n:.0f} us CPU per request, "
+        f"{1e3 * (time.perf_counter() - wall) / n:.1f} ms wall"
+    )
     profile = cProfile.Profile(time.process_time)  # CPU, not waits on the database
     profile.enable()
-    for _ in range(n // 4):
+    for _ in range(max(1, n // 4)):
         one()
     profile.disable()
     stats = pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime"))

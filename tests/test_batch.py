@@ -219,7 +219,8 @@ def test_an_idempotent_batch_replays_and_applies_once(app, client, company, w):
     again = batch(client, company, operations, **{"Idempotency-Key": "batch-1"})
     assert first.status_code == again.status_code == 201
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert again.json == first.json
+    assert again.json == first.json and again.data == first.data
+    assert first.headers["Content-Length"] == str(len(first.data))
     assert levels(app)[(w.p, w.a)] == 8 and levels(app)[(w.q, w.b)] == 4
     other = batch(client, company, [sale(w.p, w.a, 1)], **{"Idempotency-Key": "batch-1"})
     assert_problem(other, 422, slug="idempotency-key-reused")
@@ -491,6 +492,8 @@ def test_a_batch_of_1000_sales_over_many_products_succeeds(app, client, company,
     ids = [p["id"] for p in products]
     response = batch(client, company, [sale(ids[i % 200], warehouse, 1) for i in range(1000)])
     assert response.status_code == 201, response.json
+    # the body is written after the commit (batch.JsonBody), still with its length
+    assert response.headers["Content-Length"] == str(len(response.data))
     assert len(response.json["entries"]) == 1000
     assert set(levels(app).values()) == {5}
     ledger_matches_levels(app)

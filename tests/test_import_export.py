@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from app import changes
 from app.extensions import db
 from app.models import IdempotencyKey, Inventory, LedgerEntry, Product
+from app.products.schemas import lean_import_item
 from tests.conftest import build_app
 from tests.helpers import assert_problem
 
@@ -431,6 +432,61 @@ def test_the_export_round_trips_through_the_import(
         for level in product.get("initial_stock", []):
             level["warehouse_id"] = mapping[level["warehouse_id"]]
     assert exported_again == exported_json.json
+
+
+# the usual rows, which the import checks in plain code (products.schemas.lean_import_item)
+LEAN_ROWS = [
+    {"sku": "L-1", "name": "  Padded name  ", "price": "1.5", "product_type": " fast_moving "},
+    {"sku": " L-2 ", "name": "Zero", "price": "0", "low_stock_threshold": None},
+    {"sku": "L-3", "name": "Lead zeros", "price": "0000000001.25", "low_stock_threshold": 0},
+    {"sku": "L-4", "name": "Joiner\u200cü😀", "price": "9999999999.99", "is_bundle": False},
+    {"sku": "L-5", "name": "No quantity", "price": "2.00", "warehouse_id": "WAREHOUSE"},
+    {
+        "sku": "L-6",
+        "name": "Stocked",
+        "price": "3.10",
+        "warehouse_id": "WAREHOUSE",
+        "initial_quantity": 2147483647,
+        "low_stock_threshold": 2147483647,
+    },
+    {"sku": "L-7", "name": "Bundle", "price": "4", "is_bundle": True, "product_type": "a.b-c_d"},
+]
+
+
+def test_rows_checked_in_plain_code_load_as_the_schema_loads_them(
+    client, company, make_company, make_warehouse
+):
+    """The same rows, alone (the plain-code check takes them all) and beside one row only
+    the schema takes (a JSON number as the price: the whole list goes through it), give
+    the same answer and the same catalog."""
+    exports, answers = [], []
+    for extra in ([], [{"sku": "Z-1", "name": "Number price", "price": 7}]):
+        tenant = make_company()
+        warehouse = make_warehouse(tenant, name="W")["id"]
+        rows = [
+            {k: warehouse if v == "WAREHOUSE" else v for k, v in row.items()} for row in LEAN_ROWS
+        ]
+        # else this test compares the schema with itself
+        assert all(lean_import_item(row) is not None for row in rows)
+        assert lean_import_item(rows[0] | {"price": 7}) is None
+        response = post_json(client, tenant, rows + extra)
+        assert response.status_code == 200, response.json
+        answers.append([(r["row"], r["sku"], r["action"]) for r in response.json["products"]])
+        exported = client.get(
+            buffered=True, path="/api/products/export?format=json", headers=tenant.headers
+        ).json["products"]
+        for product in exported:
+            for level in product.get("initial_stock", []):
+                assert level.pop("warehouse_id") == warehouse
+        exports.append([p for p in exported if p["sku"] != "Z-1"])
+    assert answers[0] == answers[1][: len(LEAN_ROWS)]
+    assert exports[0] == exports[1]
+    assert exports[0][0]["name"] == "Padded name" and exports[0][0]["price"] == "1.50"
+    assert exports[0][0]["product_type"] == "fast_moving" and exports[0][1]["sku"] == "L-2"
+    assert [p["initial_stock"] for p in exports[0][4:6]] == [
+        [{"quantity": 0}],
+        [{"quantity": 2147483647}],
+    ]
 
 
 def test_the_export_and_levels_show_only_the_callers_active_rows(

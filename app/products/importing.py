@@ -110,6 +110,7 @@ def csv_to_products(body: bytes) -> dict:
         problems.setdefault("_header", []).append("warehouse_id and quantity go together.")
     if problems:
         raise _problem(400, "validation-error", "The CSV header is invalid.", problems)
+    columns = [_column(name) for name in header]
     products = []
     for number, row in enumerate(rows[1:]):
         if not any(cell.strip() for cell in row):
@@ -122,7 +123,7 @@ def csv_to_products(body: bytes) -> dict:
                 f"{len(header)}.",
                 {f"products.{number}": ["Wrong number of cells."]},
             )
-        products.append(_csv_row(dict(zip(header, row, strict=True))))
+        products.append(_csv_row(columns, row))
     return {"products": products}
 
 
@@ -133,24 +134,33 @@ def _typed(value: str):
     return {"true": True, "false": False}.get(value.lower(), value)
 
 
-def _csv_row(cells: dict[str, str]) -> dict:
+def _column(name: str) -> tuple[str, str | int]:
+    """How a header's column goes into a row's item: (how, the key or warehouse id)."""
+    match = STOCK_COLUMN.fullmatch(name)
+    if match:
+        return "stock", int(match.group(1))
+    if name == "warehouse_id":
+        return "typed", "warehouse_id"
+    if name == "quantity":
+        return "typed", "initial_quantity"
+    if name in ("low_stock_threshold", "is_bundle"):
+        return "typed", name
+    return "text", name  # text and prices stay text (a price is a decimal string)
+
+
+def _csv_row(columns: list[tuple[str, str | int]], row: list[str]) -> dict:
     item: dict = {}
     stock = []
-    for name, raw in cells.items():
+    for (how, key), raw in zip(columns, row, strict=True):
         value = raw.strip()
         if value == "":
             continue
-        match = STOCK_COLUMN.fullmatch(name)
-        if match:
-            stock.append({"warehouse_id": int(match.group(1)), "quantity": _typed(value)})
-        elif name == "warehouse_id":
-            item["warehouse_id"] = _typed(value)
-        elif name == "quantity":
-            item["initial_quantity"] = _typed(value)
-        elif name in ("low_stock_threshold", "is_bundle"):
-            item[name] = _typed(value)
+        if how == "text":
+            item[key] = value
+        elif how == "typed":
+            item[key] = _typed(value)
         else:
-            item[name] = value  # text and prices stay text (a price is a decimal string)
+            stock.append({"warehouse_id": key, "quantity": _typed(value)})
     if stock:
         item["initial_stock"] = stock
     return item

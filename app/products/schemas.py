@@ -1,11 +1,15 @@
 """Products as the API reads and shows them."""
 
+import re
+
 import marshmallow as ma
 from marshmallow import validate
 
 from app.schemas import (
     PRODUCT_TYPE_MAX_LENGTH,
+    PRODUCT_TYPE_PATTERN,
     Id,
+    LeanList,
     Money,
     PatchSchema,
     ProductType,
@@ -13,6 +17,9 @@ from app.schemas import (
     StrictBoolean,
     StrictInteger,
     Text,
+    lean_integer,
+    lean_money,
+    lean_text,
 )
 
 MAX_INITIAL_STOCK_ROWS = 1000
@@ -170,11 +177,70 @@ class ProductImportItemSchema(ProductCreateSchema):
     is_bundle = StrictBoolean()
 
 
+_LEAN_IMPORT_KEYS = frozenset(
+    {
+        "name",
+        "sku",
+        "price",
+        "product_type",
+        "low_stock_threshold",
+        "is_bundle",
+        "warehouse_id",
+        "initial_quantity",
+    }
+)
+_PRODUCT_TYPE = re.compile(PRODUCT_TYPE_PATTERN)
+_MISSING = object()
+
+
+def lean_import_item(item) -> dict | None:
+    """An import row as ``ProductImportItemSchema`` loads it, for the usual shape (a
+    CSV row's: text name, SKU and type, a decimal-string price, opening stock as
+    ``warehouse_id`` + ``initial_quantity``); None for anything else, which the schema
+    then judges (``LeanList``)."""
+    if type(item) is not dict or not item.keys() <= _LEAN_IMPORT_KEYS:
+        return None
+    name = lean_text(item.get("name"), 255)
+    sku = lean_text(item.get("sku"), 100)
+    price = lean_money(item.get("price"))
+    if name is None or sku is None or price is None:
+        return None
+    loaded = {"name": name, "sku": sku, "price": price}
+    product_type = item.get("product_type", _MISSING)
+    if product_type is not _MISSING:
+        product_type = lean_text(product_type, PRODUCT_TYPE_MAX_LENGTH)
+        if product_type is None or not _PRODUCT_TYPE.match(product_type):
+            return None
+        loaded["product_type"] = product_type
+    if "low_stock_threshold" in item:
+        threshold = item["low_stock_threshold"]
+        if threshold is not None and lean_integer(threshold) is None:
+            return None
+        loaded["low_stock_threshold"] = threshold
+    if "is_bundle" in item:
+        if type(item["is_bundle"]) is not bool:
+            return None
+        loaded["is_bundle"] = item["is_bundle"]
+    if "warehouse_id" in item:
+        warehouse_id = lean_integer(item["warehouse_id"], minimum=1)
+        quantity = lean_integer(item.get("initial_quantity", 0))
+        if warehouse_id is None or quantity is None or loaded.get("is_bundle"):
+            return None
+        stock = [{"warehouse_id": warehouse_id, "quantity": quantity, "field": "warehouse_id"}]
+    elif "initial_quantity" in item:
+        return None
+    else:
+        stock = []
+    loaded["initial_stock"] = stock
+    return loaded
+
+
 class ProductImportSchema(ma.Schema):
     """Body of POST /api/products/import (JSON; CSV is read into the same shape)."""
 
-    products = ma.fields.List(
+    products = LeanList(
         ma.fields.Nested(ProductImportItemSchema),
+        lean_import_item,
         required=True,
         validate=validate.Length(min=1, max=MAX_IMPORT_ROWS),
     )

@@ -1,7 +1,5 @@
 """Stock operations, stock levels and the ledger."""
 
-import json
-
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
 
@@ -158,8 +156,9 @@ def post_batch(data):
     """
     changes.only_stock()
     result = batch.apply(auth.current_company_id(), data["operations"])
-    # serialized by hand: LedgerEntrySchema's dump of 1,000 rows costs more than the SQL
-    return Response(json.dumps(batch.as_json(result)), 201, mimetype="application/json")
+    # serialized by hand (LedgerEntrySchema's dump of 1,000 rows costs more than the
+    # SQL), and only once the transaction has committed (batch.JsonBody)
+    return Response(batch.JsonBody(result), 201, mimetype="application/json")
 
 
 @bp.route("/stock/levels")

@@ -9,6 +9,7 @@ from app.errors import ProblemSchema
 from app.models import LEDGER_REASONS
 from app.schemas import (
     Id,
+    LeanList,
     Money,
     QueryId,
     QueryInteger,
@@ -265,6 +266,19 @@ def _lean(item: dict, fields: tuple[str, ...]) -> dict | None:
     return loaded
 
 
+def lean_operation(item) -> dict | None:
+    """A batch item of a common shape as ``BatchOperation`` loads it, else None
+    (``LeanList``: the whole list then goes through ``BatchOperation``)."""
+    if type(item) is not dict:
+        return None
+    kind = item.get("type")
+    fields = _LEAN_FIELDS.get(kind) if type(kind) is str else None
+    loaded = _lean(item, fields) if fields else None
+    if loaded is not None:
+        loaded["type"] = kind
+    return loaded
+
+
 class BatchOperation(ma.fields.Field):
     """One batch item: validated by the schema of its ``type``'s single endpoint."""
 
@@ -294,8 +308,9 @@ class BatchOperation(ma.fields.Field):
 class BatchSchema(ma.Schema):
     """Body of POST /api/stock/batch."""
 
-    operations = ma.fields.List(
+    operations = LeanList(
         BatchOperation(),
+        lean_operation,
         required=True,
         validate=validate.Length(min=1, max=MAX_BATCH_OPERATIONS),
         metadata={"description": "Applied in this order; each item as its single endpoint"},
