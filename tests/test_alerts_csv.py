@@ -1,24 +1,28 @@
-"""The alerts CSV on PostgreSQL: written by the database (``COPY``, app.alerts.export),
-cell for cell the CSV that the JSON derivation writes (``queries.derive`` and
-``routes.csv_lines``, which SQLite serves), on data that exercises every rule: learned
-lead times (an even count: the median between two), acknowledgements, formula text,
-open orders (covered or not), a stockout past year 9999, order minimums and packs."""
+"""The alerts' fast writers against their plain references, on data that exercises every
+rule: learned lead times (an even count: the median between two), acknowledgements,
+formula text, open orders (covered or not), a stockout past year 9999, order minimums
+and packs:
+
+- the CSV on PostgreSQL, written by the database (``COPY``, app.alerts.export), is cell
+  for cell the CSV that the JSON derivation writes (``queries.derive`` and
+  ``routes.csv_lines``, which SQLite serves);
+- the JSON page, written by ``json.dumps`` (``schemas.page_json``), is what
+  ``AlertPageSchema`` dumps."""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
+import json
 
 import pytest
 import sqlalchemy as sa
 
 from app.alerts import queries, routes
-from app.alerts.schemas import AlertQuerySchema
+from app.alerts.schemas import AlertPageSchema, AlertQuerySchema
 from app.extensions import db
 from app.models import PurchaseOrder
-
-pytestmark = pytest.mark.postgres
 
 
 def post(client, tenant, path, body=None, status=201):
@@ -52,6 +56,25 @@ def assert_csv_is_the_derivation(app, client, tenant, queries_: list[str]) -> No
     for query in queries_:
         written = http_csv(client, tenant, query)
         assert written == derived_csv(app, tenant, query), query
+
+
+def assert_json_is_the_schema_dump(app, client, tenant, queries_: list[str]) -> None:
+    """Each page (``page_size=1000``) through HTTP is what ``AlertPageSchema`` dumps of
+    the same answer."""
+    for query in queries_:
+        raw = dict(part.split("=") for part in f"page_size=1000{query}".split("&"))
+        response = client.get(
+            f"/api/companies/{tenant.id}/alerts/low-stock", query_string=raw, headers=tenant.headers
+        )
+        assert response.status_code == 200 and response.mimetype == "application/json"
+        with app.test_request_context():
+            args = AlertQuerySchema().load(raw)
+            now = dt.datetime.now(dt.UTC)
+            _, maintained = routes.version(tenant.id, args, now)
+            alerts, total = queries.low_stock_alerts(tenant.id, args, now.date(), maintained, now)
+        page = {"alerts": alerts, "total_alerts": total}
+        page |= {"page": args["page"], "page_size": args["page_size"], "days": args["days"]}
+        assert response.json == json.loads(json.dumps(AlertPageSchema().dump(page))), query
 
 
 @pytest.fixture
@@ -107,7 +130,7 @@ def varied(app, client, company, make_warehouse, make_product):
         receipt = {"lines": [{"product_id": learned, "quantity": 1}]}
         post(client, company, f"/api/purchase-orders/{placed}/receipts", receipt)
     # covered: enough on order, expected (with microseconds) before the stockout
-    covered = alerting("Covered", main, supplier=nuts, min_order_quantity=25)
+    covered = alerting("Covered", main, supplier=nuts, min_order_quantity=25, cost_price="2.50")
     ordered(nuts, main, covered, 40, now + dt.timedelta(days=3, microseconds=1234))
     # covered at the boundary: delivered on the stockout day (stock 10, 20 sold in the
     # window of 30 days: out in 15)
@@ -116,7 +139,7 @@ def varied(app, client, company, make_warehouse, make_product):
     # not covered: too little, and undated
     ordered(nuts, other, alerting("Short", other, supplier=nuts), 2)
     # no supplier; out of stock; a stockout past 9999-12-31 (a huge threshold, one sale)
-    alerting("Orphan", other)
+    alerting("Orphan", other, sold=15)  # 0.50 a day: amounts keep their zeros
     alerting("Empty", main, stock=5, sold=5, supplier=bolts)
     alerting("Far", main, threshold=20_000_000, stock=10_000_000, sold=1)
     # acknowledged: one until a whole second (no microseconds), one with no end
@@ -132,6 +155,16 @@ def varied(app, client, company, make_warehouse, make_product):
     return ids
 
 
+def test_the_json_page_is_what_the_schema_dumps(app, client, company, varied):
+    assert_json_is_the_schema_dump(
+        app,
+        client,
+        company,
+        ["", "&include_acknowledged=true", "&covered=true", "&days=29&include_acknowledged=true"],
+    )
+
+
+@pytest.mark.postgres
 def test_postgres_writes_the_csv_of_the_json_derivation_cell_for_cell(app, client, company, varied):
     assert_csv_is_the_derivation(
         app,
@@ -152,6 +185,7 @@ def test_postgres_writes_the_csv_of_the_json_derivation_cell_for_cell(app, clien
     )
 
 
+@pytest.mark.postgres
 def test_postgres_csv_cells_read_as_the_json_writes_them(client, company, varied):
     header, *lines = http_csv(client, company, "&include_acknowledged=true")
     rows = {
@@ -166,7 +200,7 @@ def test_postgres_csv_cells_read_as_the_json_writes_them(client, company, varied
     assert (covered["covered"], covered["on_order"], covered["cost_price"]) == (
         "true",
         "40",
-        "0.15",
+        "2.50",
     )
     delivery = dt.datetime.fromisoformat(covered["next_delivery_at"])
     assert delivery.microsecond != 0 and delivery.utcoffset() == dt.timedelta(0)
@@ -185,5 +219,6 @@ def test_postgres_csv_cells_read_as_the_json_writes_them(client, company, varied
     assert rows[str(varied["Acked forever"])]["acknowledged_until"] == ""
 
 
+@pytest.mark.postgres
 def test_postgres_csv_of_a_company_without_alerts_is_the_header(app, client, company):
     assert http_csv(client, company, "") == [routes.CSV_COLUMNS]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from app.alerts import queries, state
 from app.extensions import db
-from tests.test_alerts_csv import assert_csv_is_the_derivation
+from tests.test_alerts_csv import assert_csv_is_the_derivation, assert_json_is_the_schema_dump
 
 DEFAULTS = {"fast_moving": 20, "regular": 10, "slow_moving": 5}
 TYPES = ["fast_moving", "regular", "slow_moving", "seasonal"]
@@ -500,9 +500,12 @@ def test_kept_state_ledger_and_reference_agree_today_after_a_day_and_after_a_reb
             kept, computed = both_paths(tenant.id, today, **chosen)
             assert kept == computed, chosen
     # the CSV (on PostgreSQL written by the database: app.alerts.export) is the JSON's
-    # derivation, cell for cell, on both paths and with the coverage filters
+    # derivation, cell for cell, on both paths and with the coverage filters; the
+    # reference keys above were read from the same JSON
     queries_ = ["", "&covered=true", "&covered=false", "&include_acknowledged=true"]
     assert_csv_is_the_derivation(app, client, tenant, [*queries_, "&days=29"])
+    # and the JSON page, written without marshmallow, is what its schema dumps
+    assert_json_is_the_schema_dump(app, client, tenant, [*queries_, "&days=29"])
     with app.app_context():
         # a day later, once the refresh moved the rows: sales left the window
         state.refresh(tenant.id, tomorrow)

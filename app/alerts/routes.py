@@ -16,6 +16,7 @@ from app.alerts.schemas import (
     AlertPageSchema,
     AlertQuerySchema,
     csv_row,
+    page_json,
 )
 from app.api import Blueprint, transactional
 from app.errors import not_found
@@ -107,13 +108,15 @@ class LowStockAlerts(MethodView):
             alerts = queries.every_alert(company_id, args, today, maintained, now)
             return Response(stream_with_context(csv_lines(alerts)), mimetype=CSV)
         alerts, total = queries.low_stock_alerts(company_id, args, today, maintained, now)
-        return {
+        page = {
             "alerts": alerts,
             "total_alerts": total,
             "page": args["page"],
             "page_size": args["page_size"],
             "days": args["days"],
         }
+        # AlertPageSchema's dump, written without marshmallow (page_json)
+        return Response(page_json(page), mimetype="application/json")
 
 
 def own_company(company_id: int) -> None:
