@@ -38,33 +38,24 @@ def main() -> None:
     company = client.post("/api/companies", json={"name": "Profile"}, headers=admin).json
     headers = {"Authorization": f"Bearer {company['api_key']}"}
     warehouse = client.post("/api/warehouses", json={"name": "W"}, headers=headers).json["id"]
-    product = client.post(
-        "/api/products",
-        json={
-            "name": "P",
-            "sku": uuid.uuid4().hex,
-            "price": "1.00",
-            "warehouse_id": warehouse,
-            "initial_quantity": 10_000_000,
-        },
-        headers=headers,
-    ).json["id"]
+
+    def stocked_product(name: str) -> int:
+        return client.post(
+            "/api/products",
+            json={
+                "name": name,
+                "sku": uuid.uuid4().hex,
+                "price": "1.00",
+                "warehouse_id": warehouse,
+                "initial_quantity": 10_000_000,
+            },
+            headers=headers,
+        ).json["id"]
+
+    product = stocked_product("P")
     counter = iter(range(10**9))
     if kind == "batch":
-        spread = [
-            client.post(
-                "/api/products",
-                json={
-                    "name": f"B{i}",
-                    "sku": uuid.uuid4().hex,
-                    "price": "1.00",
-                    "warehouse_id": warehouse,
-                    "initial_quantity": 10_000_000,
-                },
-                headers=headers,
-            ).json["id"]
-            for i in range(200)
-        ]
+        spread = [stocked_product(f"B{i}") for i in range(200)]
         batch = {
             "operations": [
                 {
