@@ -599,6 +599,10 @@ def _folded(sql: str, given: dict[str, bool], include_acknowledged: bool) -> str
     query has it) and ``include_acknowledged`` a constant: PostgreSQL folds the
     constant conditions away when it plans, as it does for literal values."""
     for name, present in given.items():
+        # a given filter's "IS NULL OR" goes away whole: its EXISTS or IN then stands
+        # alone in the WHERE, where PostgreSQL can plan it as a (hash) semi-join; "FALSE
+        # OR ..." is folded only after that step, leaving a subplan run row by row
+        sql = sql.replace(f"(%({name})s IS NULL OR ", "(") if present else sql
         sql = sql.replace(f"%({name})s IS NULL", "FALSE" if present else "TRUE")
     return sql.replace("%(include_acknowledged)s", "TRUE" if include_acknowledged else "FALSE")
 
