@@ -15,7 +15,6 @@ import hmac
 import secrets
 import threading
 
-import sqlalchemy as sa
 from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -93,15 +92,8 @@ def key_for_token(token: str):
     # text) never reaches the database
     if len(parts) < 3 or parts[0] != KEY_PREFIX or not (token.isascii() and token.isprintable()):
         return None
-    try:
-        # the request's first statement checks its connection too (app.liveness)
-        with liveness.first_use():
-            row = _key_row(parts[1])
-    except sa.exc.DBAPIError as error:
-        if not liveness.dead_connection(error):
-            raise
-        db.session.rollback()  # let go of the dead connection
-        row = _key_row(parts[1])
+    # the request's first statement checks its connection too (app.liveness)
+    row = liveness.first_read(lambda: _key_row(parts[1]))
     # compare even when the prefix is unknown, so timing says nothing either way
     expected = row.key_hash if row else "0" * 64
     if hmac.compare_digest(expected, hash_key(token)) and row is not None:

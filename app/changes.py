@@ -13,7 +13,7 @@ import functools
 import sqlalchemy as sa
 from flask import g
 
-from app import prepared
+from app import liveness, prepared
 from app.extensions import db
 from app.models import AlertAcknowledgement, AlertState, ApiKey, ChangeCounter
 from app.oneshot import own_transaction
@@ -139,16 +139,21 @@ def alert_versions(
     a poll answered 304 then costs no BEGIN and no ROLLBACK round trip. Nothing is lost:
     at READ COMMITTED each statement of a transaction reads its own snapshot anyway, so
     the alert query that follows a changed version never read the version's."""
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
+    if db.session.get_bind().dialect.name == "postgresql":
         params = {
             "company": company_id,
             "slots": alert_version_slots(warehouse_id),
             "now": now,
             "key": key_id,
         }
-        with own_transaction(connection):
-            return prepared.execute(connection, ALERT_VERSIONS, params).one()
+
+        def read():
+            connection = db.session.connection()
+            with own_transaction(connection):
+                return prepared.execute(connection, ALERT_VERSIONS, params).one()
+
+        # often the request's first statement: it checks its connection (app.liveness)
+        return liveness.first_read(read)
     counters = sa.select(sa.func.coalesce(sa.func.sum(ChangeCounter.changes), 0)).where(
         ChangeCounter.company_id == company_id
     )

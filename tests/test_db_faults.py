@@ -376,8 +376,9 @@ def test_a_connection_lost_after_the_response_was_built_still_delivers_the_respo
 def test_a_pooled_connection_that_died_while_idle_is_replaced_without_an_error(
     company, make_warehouse, make_product, database_url, monitor
 ):
-    # no ping of its own before an API request (app.liveness): the key lookup finds the
-    # dead connection and runs again on a new one; other routes' checkouts are pinged
+    # no ping of its own before an API request (app.liveness): the key lookup (or a
+    # poll's version read) finds the dead connection and runs again on a new one; other
+    # checkouts are pinged
     warehouse = make_warehouse(company)["id"]
     product = make_product(company, warehouse_id=warehouse, initial_quantity=5)["id"]
     fresh = create_app(
@@ -410,7 +411,19 @@ def test_a_pooled_connection_that_died_while_idle_is_replaced_without_an_error(
         assert response.json["stock"][0]["quantity"] == 4
         kill_the_last_backend()
         assert client.get("/ready").status_code == 200
-        assert len(set(backends)) == 3
+        # a key the worker has seen (app.auth.confirms_key): the sale's statement, a
+        # write, comes first, so its checkout is pinged and the dead one replaced
+        kill_the_last_backend()
+        response = client.post("/api/stock/sales", json=sale, headers=company.headers)
+        assert response.status_code == 201, response.json
+        assert response.json["stock"][0]["quantity"] == 3
+        # and a poll's version read, a read, finds the dead connection and runs again
+        alerts = f"/api/companies/{company.id}/alerts/low-stock"
+        etag = client.get(alerts, headers=company.headers).headers["ETag"]
+        kill_the_last_backend()
+        polled = client.get(alerts, headers={**company.headers, "If-None-Match": etag})
+        assert polled.status_code == 304
+        assert len(set(backends)) == 5
     finally:
         with fresh.app_context():
             db.engine.dispose()
