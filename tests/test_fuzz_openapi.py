@@ -48,6 +48,9 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE = [
     r"Unknown [a-z ]+\.",
     r"Not a valid cursor\.",
     r"Must not be in the future\.",
+    # a date-time whose UTC form leaves the calendar (0001-01-01T00:00:00+01:01 is in
+    # year 0): RFC 3339 allows it, Python's datetime (and the API) cannot hold it
+    r"Out of range\.",
     r"Must differ from from_warehouse_id\.",
     r"Each warehouse may appear at most once\.",
     r"A bundle holds no stock of its own; stock its components instead\.",
