@@ -130,12 +130,12 @@ def insert(table: str, columns: list[str], rows: list[tuple], tail: str = ""):
     """
     names = ", ".join(columns)
     if not is_sqlite():
-        arrays = ", ".join(f"%s::{_element_type(table, c)}[]" for c in columns)
+        source, params = _unnest([_element_type(table, c) for c in columns], rows)
         aliases = ", ".join(f"c{i}" for i in range(len(columns)))
         return execute(
             f"INSERT INTO {table} ({names}) SELECT {aliases} "
-            f"FROM unnest({arrays}) WITH ORDINALITY AS v ({aliases}, n) ORDER BY n {tail}",
-            [array_literal(list(column)) for column in zip(*rows, strict=True)],
+            f"FROM {source} WITH ORDINALITY AS v ({aliases}, n) ORDER BY n {tail}",
+            params,
         )
     sql, params = values([(number, *row) for number, row in enumerate(rows, 1)])
     picked = ", ".join(f"column{i}" for i in range(2, len(columns) + 2))
@@ -156,10 +156,16 @@ def relation(columns: list[tuple[str, str]], rows: list[tuple]) -> tuple[str, li
         sql, params = values(rows)
         picked = ", ".join(f"column{i} AS {name}" for i, (name, _) in enumerate(columns, 1))
         return f"(SELECT {picked} FROM (VALUES {sql})) AS v", params
-    arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+    source, params = _unnest([kind for _, kind in columns], rows)
     names = ", ".join(name for name, _ in columns)
-    params = [array_literal(list(column)) for column in zip(*rows, strict=True)]
-    return f"unnest({arrays}) AS v ({names})", params
+    return f"{source} AS v ({names})", params
+
+
+def _unnest(kinds: list[str], rows: list[tuple]) -> tuple[str, list]:
+    """``unnest`` of one array per column, of these SQL types (PostgreSQL), and its
+    parameters: each column's values as one array literal."""
+    arrays = ", ".join(f"%s::{kind}[]" for kind in kinds)
+    return f"unnest({arrays})", [array_literal(list(column)) for column in zip(*rows, strict=True)]
 
 
 def execute(sql: str, params: list):
