@@ -21,6 +21,7 @@ sorted at the end, so the first row exists only when the last one does.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import tempfile
 
 from app.alerts import queries
@@ -139,8 +140,10 @@ assert list(CELLS) == CSV_COLUMNS
 assert queries.MAX_SUGGESTED_REORDER == MAX_INT
 
 
+@functools.cache
 def _copy_sql(maintained: bool, by_supplier: bool, covered: bool | None) -> str:
-    """The COPY of the alert statement's every row, derived and written as CSV."""
+    """The COPY of the alert statement's every row, derived and written as CSV (built
+    once per variant, as ``queries.prepared_page`` is)."""
     statement = queries.BIND.sub(
         r"%(\1)s", queries.for_database(queries.SQL_OF[maintained, by_supplier](covered))
     )
