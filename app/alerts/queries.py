@@ -602,7 +602,8 @@ def _folded(sql: str, given: dict[str, bool], include_acknowledged: bool) -> str
         # a given filter's "IS NULL OR" goes away whole: its EXISTS or IN then stands
         # alone in the WHERE, where PostgreSQL can plan it as a (hash) semi-join; "FALSE
         # OR ..." is folded only after that step, leaving a subplan run row by row
-        sql = sql.replace(f"(%({name})s IS NULL OR ", "(") if present else sql
+        if present:
+            sql = sql.replace(f"(%({name})s IS NULL OR ", "(")
         sql = sql.replace(f"%({name})s IS NULL", "FALSE" if present else "TRUE")
     return sql.replace("%(include_acknowledged)s", "TRUE" if include_acknowledged else "FALSE")
 
