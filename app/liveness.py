@@ -12,12 +12,24 @@ one round trip more per request, a third of a single sale's. Instead (PostgreSQL
   with the ping;
 - every other checkout (a write that comes first, such as a sale whose key the worker
   has seen: a write is never sent twice; the operator's routes, ``/ready``, commands)
-  is pinged as ``pool_pre_ping`` would, and a dead connection is replaced before use.
+  first looks at its socket, a system call and no round trip: an idle connection has
+  nothing to read, so a quiet socket is taken as it is. A server that ended the
+  connection (a restart, ``pg_terminate_backend``, a proxy or an idle timeout closing
+  it) has sent its goodbye or closed the socket, which makes it readable: that
+  checkout, or one whose socket cannot be polled, is pinged as ``pool_pre_ping``
+  would, and a dead connection is replaced before use. (A live connection with
+  something unread, such as a notice, passes the ping and is kept.)
+
+  What no check before use can see, the ping included, is a connection that dies
+  after it: the peer's host vanishing without a word, or a kill between the check and
+  the statement. Such a write fails with a 503 problem and is not resent; the client
+  retries with its ``Idempotency-Key``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import select
 
 import sqlalchemy as sa
 from flask import g, has_request_context
@@ -34,6 +46,8 @@ def install(engine: sa.Engine) -> None:
     def ping(dbapi_connection, _record, _proxy) -> None:
         if has_request_context() and g.pop(_UNPINGED, False):
             return
+        if quiet(dbapi_connection):
+            return
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
@@ -43,6 +57,20 @@ def install(engine: sa.Engine) -> None:
             raise
 
     sa.event.listen(engine, "checkout", ping)
+
+
+def quiet(dbapi_connection) -> bool:
+    """Whether an idle psycopg2 connection's socket is open with nothing to read: no
+    word from the server since its last answer (libpq has read that answer whole)."""
+    if dbapi_connection.closed:
+        return False
+    try:
+        poller = select.poll()  # no FD_SETSIZE bound, unlike select.select
+        poller.register(dbapi_connection.fileno(), select.POLLIN)
+        # also reports POLLHUP and POLLERR: a closed or broken socket is not quiet
+        return not poller.poll(0)
+    except (OSError, ValueError):
+        return False
 
 
 @contextlib.contextmanager

@@ -429,6 +429,65 @@ def test_a_pooled_connection_that_died_while_idle_is_replaced_without_an_error(
             db.engine.dispose()
 
 
+def test_a_write_first_checkout_pings_only_a_connection_with_something_to_read(
+    company, make_warehouse, make_product, database_url, monitor, monkeypatch
+):
+    # app.liveness: a checkout that no read comes first on (a sale whose key the worker
+    # has seen) looks at its socket instead of sending a ping; a socket with something
+    # unread (here a notification; a dying server's goodbye in the test above) is
+    # pinged, and a live connection passes the ping and is kept
+    warehouse = make_warehouse(company)["id"]
+    product = make_product(company, warehouse_id=warehouse, initial_quantity=9)["id"]
+    fresh = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
+        }
+    )
+    backends, pings = [], []
+
+    @fresh.after_request
+    def note_the_backend(response):
+        backends.append(db.session.scalar(sa.text("SELECT pg_backend_pid()")))
+        return response
+
+    channel = f"stockflow_test_{uuid.uuid4().hex[:8]}"
+    sale = {"product_id": product, "warehouse_id": warehouse, "quantity": 1}
+    try:
+        client = fresh.test_client()
+        with fresh.app_context():
+            dialect = db.engine.dialect
+        ping = dialect.do_ping
+        monkeypatch.setattr(dialect, "do_ping", lambda c: pings.append(1) or ping(c))
+        # the first sale looks the key up (a read comes first); the next ones do not
+        for _ in range(3):
+            response = client.post("/api/stock/sales", json=sale, headers=company.headers)
+            assert response.status_code == 201, response.json
+        assert pings == [] and len(set(backends)) == 1
+
+        # the pool's one connection listens, and is sent a notification it has not read
+        with fresh.app_context():
+            raw = db.engine.raw_connection()
+            raw.dbapi_connection.autocommit = True
+            with raw.dbapi_connection.cursor() as cursor:
+                cursor.execute(f"LISTEN {channel}")
+                cursor.execute("SELECT pg_backend_pid()")
+                assert cursor.fetchone()[0] == backends[-1]
+            raw.dbapi_connection.autocommit = False
+            raw.close()
+        with monitor.connect() as connection:
+            connection.exec_driver_sql(f"NOTIFY {channel}")
+        time.sleep(0.2)
+        response = client.post("/api/stock/sales", json=sale, headers=company.headers)
+        assert response.status_code == 201, response.json
+        assert response.json["stock"][0]["quantity"] == 5
+        assert pings == [1] and len(set(backends)) == 1
+    finally:
+        with fresh.app_context():
+            db.engine.dispose()
+
+
 # --- serialization failures and deadlocks -----------------------------------------------
 
 
