@@ -35,6 +35,7 @@ class Products(MethodView):
         products = paginate(service.product_list(company_id, filters), pagination_parameters)
         return attach_stock(company_id, products)
 
+    @auth.confirms_key  # by its statement (products.service._create_in_one_statement)
     @transactional
     @bp.arguments(ProductCreateSchema)
     @bp.response(201, ProductSchema)

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 
-from app import changes, prepared
+from app import auth, changes, prepared
 from app.errors import conflict, field_error
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
@@ -46,13 +46,17 @@ CREATE_POSTGRESQL = f"""
 WITH product AS (
     INSERT INTO products (
         id, company_id, name, sku, price, product_type, low_stock_threshold, is_bundle)
-    VALUES (nextval('products_id_seq'), %(company)s, %(name)s, %(sku)s, %(price)s,
-        %(product_type)s, %(low_stock_threshold)s, %(is_bundle)s)
+    SELECT nextval('products_id_seq'), %(company)s, %(name)s, %(sku)s, %(price)s,
+        %(product_type)s, %(low_stock_threshold)s, %(is_bundle)s
+    -- the request's API key, when the view confirms it here (app.auth.confirms_key)
+    WHERE %(key)s IS NULL OR EXISTS (
+        SELECT FROM api_keys
+        WHERE id = %(key)s AND company_id = %(company)s AND revoked_at IS NULL)
     RETURNING id, name, sku, price, product_type, low_stock_threshold, is_bundle,
         created_at, updated_at
 ), counted AS (
     INSERT INTO change_counters (company_id, slot, changes)
-    VALUES (%(company)s, {changes.CONFIG_SLOT}, 1)
+    SELECT %(company)s, {changes.CONFIG_SLOT}, 1 FROM product
     ON CONFLICT (company_id, slot) DO UPDATE SET changes = change_counters.changes + 1
 )
 SELECT * FROM product
@@ -70,13 +74,15 @@ CREATE = prepared.Statement(
         "product_type": "text",
         "low_stock_threshold": "integer",
         "is_bundle": "boolean",
+        "key": "integer",
     },
 )
 
 
 def _create_in_one_statement(company_id: int, data: dict) -> SimpleNamespace:
     """The product as ``ProductSchema`` shows it; its own transaction when the request
-    has none open (app.oneshot)."""
+    has none open (app.oneshot). The statement also confirms the request's API key when
+    the view left that to it (``auth.confirms_key``): a revoked key writes nothing."""
     connection = db.session.connection()
     params = {
         "company": company_id,
@@ -86,14 +92,17 @@ def _create_in_one_statement(company_id: int, data: dict) -> SimpleNamespace:
         "product_type": data["product_type"],
         "low_stock_threshold": data.get("low_stock_threshold"),
         "is_bundle": data["is_bundle"],
+        "key": auth.unconfirmed_key_id(),
     }
     try:
         with own_transaction(connection):
-            row = prepared.execute(connection, CREATE, params).one()
+            row = prepared.execute(connection, CREATE, params).one_or_none()
     except sa.exc.IntegrityError as error:
         if violated_constraint(error) == "uq_products_company_id_sku":
             raise _duplicate_sku(data["sku"]) from error
         raise
+    # no row: the key the statement confirmed was revoked (a 401), nothing written
+    auth.key_confirmed(row is not None)
     changes.counted(changes.CONFIG_SLOT)
     return SimpleNamespace(**row._asdict(), stock=[])
 
@@ -109,6 +118,7 @@ def create_product(company_id: int, data: dict) -> Product:
     initial_stock = data.pop("initial_stock")
     if not initial_stock and db.session.get_bind().dialect.name == "postgresql":
         return _create_in_one_statement(company_id, data)
+    auth.ensure_key_confirmed()  # before anything is written (app.auth.confirms_key)
     if initial_stock:
         # the opening stock's inventory rows get threshold copies: hold the settings still
         company_lock(THRESHOLDS, company_id, shared=True)
