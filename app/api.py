@@ -382,5 +382,6 @@ def _run_once(view, key: str | None, withheld: dict[int, list[str]], args, kwarg
         record.status_code = response.status_code
         record.response_body = body
         record.response_headers = json.dumps(headers)
-    db.session.commit()
+    if db.session.registry.has():  # else the request's one statement committed itself
+        db.session.commit()
     return response

@@ -17,7 +17,7 @@ from app.models import (
     flush_or_conflict,
     violated_constraint,
 )
-from app.oneshot import own_transaction
+from app.oneshot import statement_connection
 from app.search import name_contains
 from app.stock import service as stock
 from app.tenancy import get_owned, owned_ids
@@ -83,7 +83,6 @@ def _create_in_one_statement(company_id: int, data: dict) -> SimpleNamespace:
     """The product as ``ProductSchema`` shows it; its own transaction when the request
     has none open (app.oneshot). The statement also confirms the request's API key when
     the view left that to it (``auth.confirms_key``): a revoked key writes nothing."""
-    connection = db.session.connection()
     params = {
         "company": company_id,
         "name": data["name"],
@@ -95,7 +94,7 @@ def _create_in_one_statement(company_id: int, data: dict) -> SimpleNamespace:
         "key": auth.unconfirmed_key_id(),
     }
     try:
-        with own_transaction(connection):
+        with statement_connection(db) as (connection, _alone):
             row = prepared.execute(connection, CREATE, params).one_or_none()
     except sa.exc.IntegrityError as error:
         if violated_constraint(error) == "uq_products_company_id_sku":
@@ -116,7 +115,7 @@ def create_product(company_id: int, data: dict) -> Product:
     against archiving until the transaction ends.
     """
     initial_stock = data.pop("initial_stock")
-    if not initial_stock and db.session.get_bind().dialect.name == "postgresql":
+    if not initial_stock and db.engine.dialect.name == "postgresql":
         return _create_in_one_statement(company_id, data)
     auth.ensure_key_confirmed()  # before anything is written (app.auth.confirms_key)
     if initial_stock:
