@@ -145,6 +145,12 @@ def pending_ledger_rows(session, reasons) -> None:
     session.info.setdefault(_PENDING, collections.Counter()).update(reasons)
 
 
+def committed_ledger_rows(reasons) -> None:
+    """Ledger rows a statement wrote and committed by itself (app.oneshot): counted now."""
+    for reason in reasons:
+        LEDGER_ROWS.labels(reason).inc()
+
+
 def _count_ledger_rows(session) -> None:
     for reason, count in session.info.pop(_PENDING, {}).items():
         LEDGER_ROWS.labels(reason).inc(count)

@@ -1,8 +1,9 @@
-"""A usual body is checked in plain code (``lean_import_item``, ``ProductCreateSchema.load``)
-and anything else by marshmallow's fields: both must load the same values and refuse the
-same bodies with the same errors. Drawn bodies mix usual values with every near miss
-the fields refuse (padding, control characters, lengths at the bounds, numbers where
-text goes, amounts past two places, integers past the database's range)."""
+"""A usual body is checked in plain code (``lean_import_item``,
+``ProductCreateSchema.load``, ``app.schemas.LeanLoad``) and anything else by
+marshmallow's fields: both must load the same values and refuse the same bodies with
+the same errors. Drawn bodies mix usual values with every near miss the fields refuse
+(padding, control characters, lengths at the bounds, numbers where text goes, amounts
+past two places, integers past the database's range)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from app.products.schemas import ProductCreateSchema, ProductImportItemSchema
 from app.schemas import MAX_INT
+from app.stock.schemas import OperationSchema, ReceiptSchema, TransferSchema
 
 # the near misses first (lengths at and past each bound, padding that trimming takes
 # off, control and invisible characters), then any text
@@ -132,3 +134,45 @@ def test_a_usual_body_takes_the_plain_code_path():
     schema._do_load = lambda *a, **k: calls.append(1)  # the fields' path, not taken
     schema.load(body)
     assert calls == []
+
+
+# -- single stock operations (app.schemas.LeanLoad) ------------------------------------
+
+OPERATION_USUAL = {
+    OperationSchema: ("product_id", "warehouse_id", "quantity"),
+    ReceiptSchema: ("product_id", "warehouse_id", "quantity"),
+    TransferSchema: ("product_id", "from_warehouse_id", "to_warehouse_id", "quantity"),
+}
+OPERATION_EXTRAS = ["reference", "note", "occurred_at", "supplier_id", "unit_cost", "type"]
+
+
+@st.composite
+def operation_bodies(draw, ids):
+    body = {name: draw(st.sampled_from([1, 7, MAX_INT])) for name in ids}
+    for name in draw(st.sets(st.sampled_from(["reference", "note"]), max_size=2)):
+        body[name] = draw(st.sampled_from(["PO-1", " padded ", None, "x" * 255]))
+    for name in draw(st.lists(st.sampled_from([*ids, *OPERATION_EXTRAS]), max_size=2)):
+        if draw(st.booleans()) and name in body:
+            del body[name]
+        else:
+            body[name] = draw(st.one_of(st.sampled_from(NEAR_MISSES), VALUES))
+    return body
+
+
+@pytest.mark.parametrize("schema", list(OPERATION_USUAL), ids=lambda s: s.__name__)
+def test_a_stock_operation_body_loads_the_same_in_plain_code_and_through_the_fields(schema):
+    schema = schema()
+    usual = {name: 1 for name in OPERATION_USUAL[type(schema)]}
+    for name in [*usual, *OPERATION_EXTRAS]:
+        for value in [*NEAR_MISSES, "x" * 2000, "x" * 2001, "2020-01-01T00:00:00Z"]:
+            body = usual | {name: value}
+            full = outcome(lambda b: ma.Schema.load(schema, b), body)
+            assert outcome(schema.load, body) == full, (name, value)
+
+    @settings(max_examples=500, deadline=None)
+    @given(body=operation_bodies(OPERATION_USUAL[type(schema)]))
+    def same_both_ways(body):
+        assert outcome(schema.load, body) == outcome(lambda b: ma.Schema.load(schema, b), body)
+
+    same_both_ways()
+    assert schema._lean(usual | {"reference": " PO-1 "}) == usual | {"reference": "PO-1"}

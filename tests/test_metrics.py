@@ -113,14 +113,15 @@ def test_ledger_rows_are_counted_by_reason_only_when_committed(
     metrics_client, company, make_warehouse, make_product
 ):
     warehouse = make_warehouse(company)
-    product = make_product(company, warehouse_id=warehouse["id"], initial_quantity=5)
+    product = make_product(company, warehouse_id=warehouse["id"], initial_quantity=50)
     other = make_warehouse(company)
     before = scrape(metrics_client)
     sale = {"product_id": product["id"], "warehouse_id": warehouse["id"], "quantity": 2}
-    assert (
-        metrics_client.post("/api/stock/sales", json=sale, headers=company.headers).status_code
-        == 201
-    )
+    # the first sale runs in the request's transaction (its key is looked up first); on
+    # PostgreSQL the second, whose key the worker has seen, is its own (app.oneshot)
+    for _ in range(2):
+        response = metrics_client.post("/api/stock/sales", json=sale, headers=company.headers)
+        assert response.status_code == 201
     refused = {**sale, "quantity": 100}
     assert (
         metrics_client.post("/api/stock/sales", json=refused, headers=company.headers).status_code
@@ -141,7 +142,7 @@ def test_ledger_rows_are_counted_by_reason_only_when_committed(
         for reason in ("sale", "transfer_in", "transfer_out")
     }
     # the refused sale wrote nothing, so it counted nothing
-    assert delta == {"sale": 1, "transfer_in": 1, "transfer_out": 1}
+    assert delta == {"sale": 2, "transfer_in": 1, "transfer_out": 1}
 
 
 def test_alert_requests_are_counted_as_computed_or_not_modified(metrics_client, company):

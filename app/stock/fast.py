@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from app import auth, changes, prepared
 from app.events import outbox
 from app.extensions import db
-from app.metrics import pending_ledger_rows
+from app.metrics import committed_ledger_rows, pending_ledger_rows
 from app.models import (
     ALERTING,
     Inventory,
@@ -52,7 +52,7 @@ from app.models import (
     Warehouse,
     write_time,
 )
-from app.oneshot import own_transaction
+from app.oneshot import statement_connection
 from app.stock import service
 
 # PostgreSQL: everything in one statement (psycopg2's pyformat parameters)
@@ -160,7 +160,7 @@ def sell(company_id: int, data: dict) -> list:
     On PostgreSQL the statement also confirms the request's API key when the view
     left that to it (``auth.confirms_key``: a round trip less): a revoked key makes
     it miss, and the key is looked up (a 401) before anything else is written."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if db.engine.dialect.name == "postgresql":
         entries = _sell_postgresql(company_id, data)
         if entries is not None:
             auth.key_confirmed(True)
@@ -199,17 +199,20 @@ def _sell_postgresql(company_id: int, data: dict) -> list[Entry] | None:
         "alert_slot": changes.alert_slot(product_id, warehouse_id),
         "key": auth.unconfirmed_key_id(),
     }
-    connection = db.session.connection()
     row = None
-    with own_transaction(connection) as alone:
+    # alone: a pool connection of its own when the request has no transaction open
+    # (app.oneshot.statement_connection), its ledger row committed as the statement ends
+    with statement_connection(db) as (connection, alone):
         if alone:
             row = prepared.execute(connection, SALE_ALONE, params).first()
-    if row is None:
-        row = prepared.execute(connection, SALE, params).first()
-    if row is None:
-        return None
+    if row is not None:
+        committed_ledger_rows(["sale"])
+    else:
+        row = prepared.execute(db.session.connection(), SALE, params).first()
+        if row is None:
+            return None
+        pending_ledger_rows(db.session, ["sale"])
     entry_id, occurred, recorded, after, threshold, sold = row
-    pending_ledger_rows(db.session, ["sale"])
     # a sale that ran as its own transaction crossed no threshold: the outbox note is empty
     return _sold(data, operation_id, entry_id, occurred, recorded, after, threshold, sold)
 

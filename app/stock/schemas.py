@@ -10,6 +10,7 @@ from app.models import LEDGER_REASONS
 from app.schemas import (
     Id,
     LeanList,
+    LeanLoad,
     Money,
     QueryId,
     QueryInteger,
@@ -32,8 +33,11 @@ class OccurredAt(UtcDateTime):
         return when
 
 
-class OperationSchema(ma.Schema):
+class OperationSchema(LeanLoad, ma.Schema):
     """What every single-warehouse operation takes."""
+
+    LEAN_IDS = ("product_id", "warehouse_id", "quantity")
+    LEAN_TEXTS = {"reference": 255, "note": 2000}
 
     product_id = Id(required=True)
     warehouse_id = Id(required=True)
@@ -50,8 +54,11 @@ class ReceiptSchema(OperationSchema):
     unit_cost = Money(allow_none=True)
 
 
-class TransferSchema(ma.Schema):
+class TransferSchema(LeanLoad, ma.Schema):
     """Body of POST /api/stock/transfers."""
+
+    LEAN_IDS = ("product_id", "from_warehouse_id", "to_warehouse_id", "quantity")
+    LEAN_TEXTS = {"reference": 255, "note": 2000}
 
     product_id = Id(required=True)
     from_warehouse_id = Id(required=True)
