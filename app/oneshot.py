@@ -12,34 +12,72 @@ Only when no transaction is open on the connection: a request that already wrote
 (say, claimed an ``Idempotency-Key``) or read under a lock keeps its one transaction,
 and the statement runs inside it as usual. SQLite: always inside the transaction.
 
-``statement_connection`` goes one step further for such a request: when its session
-has no transaction yet, the statement takes a pool connection of its own rather than
-the session's. The ORM session's bookkeeping (begin, connection, commit, close) cost a
-one-statement write more Python than the statement's round trip did.
+``execute_alone`` goes one step further for such a request: when its session has no
+transaction yet, the statement takes a pool connection of its own rather than the
+session's, and runs on psycopg2's cursor directly.
 """
 
 from __future__ import annotations
 
 import contextlib
 
+import sqlalchemy as sa
 from psycopg2 import extensions as psycopg2_extensions
 
+from app import prepared
 
-@contextlib.contextmanager
-def statement_connection(db):
-    """A connection for a request's one write statement, and whether the statement is
-    its own transaction there (``own_transaction``): on PostgreSQL, when the request's
-    session (``db.session``, Flask-SQLAlchemy's) has no transaction open, a pool
-    connection of its own, given back as the block ends; else the session's connection,
-    inside the request's transaction."""
+NOT_ALONE = object()
+
+
+def execute_alone(db, statement, params):
+    """Run the prepared ``statement`` (app.prepared) as its own transaction when no
+    transaction is open yet (PostgreSQL): its first row (a tuple), or None.
+    ``NOT_ALONE`` when a transaction is open: the caller runs it in the request's
+    transaction instead.
+
+    When the request's session (``db.session``) has no transaction, the statement takes
+    a pool connection of its own and goes to psycopg2's cursor as it is: SQLAlchemy's
+    Core execution (its context and result objects) and the ORM session's bookkeeping
+    cost a one-statement write more Python than its round trip did. The pool is
+    SQLAlchemy's still (checkout listeners, app.liveness, included), and so are the
+    errors: a DBAPI error comes out as SQLAlchemy's (``IntegrityError``,
+    ``OperationalError``: app.errors maps them), and a lost connection is invalidated,
+    as SQLAlchemy's execution would do."""
     engine = db.engine
-    if engine.dialect.name == "postgresql" and not session_in_transaction(db):
-        with engine.connect() as connection, own_transaction(connection) as alone:
-            yield connection, alone
-        return
-    connection = db.session.connection()
-    with own_transaction(connection) as alone:
-        yield connection, alone
+    if engine.dialect.name != "postgresql":
+        return NOT_ALONE
+    if session_in_transaction(db):
+        # the session's connection, if its transaction holds none open there (a key
+        # lookup that was its own transaction, app.auth)
+        connection = db.session.connection()
+        with own_transaction(connection) as alone:
+            if alone:
+                return prepared.execute(connection, statement, params).first()
+        return NOT_ALONE
+    error_class = engine.dialect.loaded_dbapi.Error
+    try:
+        pooled = engine.raw_connection()
+    except error_class as error:  # no connection (the server is down): as Engine.connect
+        raise sa.exc.DBAPIError.instance(None, None, error, error_class) from error
+    dbapi = pooled.dbapi_connection
+    sql = None
+    try:
+        dbapi.autocommit = True
+        with dbapi.cursor() as cursor:
+            sql = prepared.prepare_on(pooled, cursor, statement)
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    except error_class as error:
+        lost = engine.dialect.is_disconnect(error, dbapi, None)
+        if lost:
+            pooled.invalidate(error)
+        raise sa.exc.DBAPIError.instance(
+            sql, params, error, error_class, connection_invalidated=lost
+        ) from error
+    finally:
+        if not dbapi.closed:
+            dbapi.autocommit = False
+        pooled.close()
 
 
 def session_in_transaction(db) -> bool:

@@ -45,17 +45,33 @@ class Statement:
         object.__setattr__(self, "execute", execute)
 
 
+def _prepared_names(pooled) -> set[str]:
+    """The statements prepared on ``pooled``'s connection (a pool connection, as
+    SQLAlchemy hands it out: ``Connection.connection`` or ``Engine.raw_connection()``)."""
+    dbapi = pooled.dbapi_connection
+    owner, names = pooled.info.get(_KEY, (None, set()))
+    if owner is not dbapi:  # a new connection under the same record
+        names = set()
+        pooled.info[_KEY] = (dbapi, names)
+    return names
+
+
 def execute(connection, statement: Statement, params: dict):
     """Run ``statement`` on ``connection`` (a SQLAlchemy Connection to PostgreSQL),
     preparing it there first if this connection has not yet."""
-    record = connection.connection
-    dbapi = record.dbapi_connection
-    owner, names = record.info.get(_KEY, (None, set()))
-    if owner is not dbapi:  # a new connection under the same record
-        names = set()
-        record.info[_KEY] = (dbapi, names)
+    names = _prepared_names(connection.connection)
     if statement.name not in names:
         # alone, so that a failure after it cannot leave us wrong about whether it exists
         connection.exec_driver_sql(statement.prepare)
         names.add(statement.name)
     return connection.exec_driver_sql(statement.execute, params)
+
+
+def prepare_on(pooled, cursor, statement: Statement) -> str:
+    """Prepare ``statement`` with ``cursor`` on ``pooled``'s connection (in autocommit)
+    if it is not yet; the SQL that executes it."""
+    names = _prepared_names(pooled)
+    if statement.name not in names:
+        cursor.execute(statement.prepare)
+        names.add(statement.name)
+    return statement.execute

@@ -326,6 +326,54 @@ def test_a_statement_stuck_on_a_lock_is_cut_off_by_the_statement_timeout_as_a_50
             db.engine.dispose()
 
 
+def test_a_one_statement_write_whose_connection_dies_mid_statement_is_a_503_and_writes_nothing(
+    app, company, make_warehouse, make_product, database_url, monitor
+):
+    # a sale whose key the worker has seen, and that leaves the row above its threshold,
+    # runs on a pool connection of its own, on psycopg2's cursor
+    # (app.oneshot.execute_alone): a connection lost under it is invalidated, the error
+    # is SQLAlchemy's OperationalError (a 503), nothing is written
+    warehouse = make_warehouse(company)["id"]
+    product = make_product(company, warehouse_id=warehouse, initial_quantity=1000)["id"]
+    sale = {"product_id": product, "warehouse_id": warehouse, "quantity": 1}
+    fresh = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
+        }
+    )
+    try:
+        client = fresh.test_client()
+        assert (
+            client.post("/api/stock/sales", json=sale, headers=company.headers).status_code == 201
+        )
+        replies = []
+        with RowLock(database_url, product, warehouse) as lock:
+            seller = threading.Thread(
+                target=lambda: replies.append(
+                    fresh.test_client().post("/api/stock/sales", json=sale, headers=company.headers)
+                )
+            )
+            seller.start()
+            victim = backend_blocked_by(monitor, lock.pid)
+            with monitor.connect() as connection:
+                assert connection.scalar(
+                    sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": victim}
+                )
+            seller.join(10)
+        assert_problem(replies[0], 503, slug="database-unavailable")
+        assert stock_levels(app) == {(product, warehouse): 999}
+        assert len(ledger(app, LedgerEntry.reason == "sale")) == 1
+        # the dead connection left the pool: the next sale is served
+        response = client.post("/api/stock/sales", json=sale, headers=company.headers)
+        assert response.status_code == 201, response.json
+        assert stock_levels(app) == {(product, warehouse): 998}
+    finally:
+        with fresh.app_context():
+            db.engine.dispose()
+
+
 # --- a connection lost once the response is built -----------------------------------------
 
 

@@ -17,7 +17,7 @@ from app.models import (
     flush_or_conflict,
     violated_constraint,
 )
-from app.oneshot import statement_connection
+from app.oneshot import NOT_ALONE, execute_alone
 from app.search import name_contains
 from app.stock import service as stock
 from app.tenancy import get_owned, owned_ids
@@ -42,6 +42,17 @@ def _flush_catching_duplicate_sku(sku: str) -> None:
 # (what app.changes.bump would do at commit), in one statement: the ORM's flush and a
 # second round trip cost a product create more than its INSERT does. The counter is
 # upserted last (an unreferenced data-modifying CTE runs after the main query).
+CREATED_COLUMNS = (
+    "id",
+    "name",
+    "sku",
+    "price",
+    "product_type",
+    "low_stock_threshold",
+    "is_bundle",
+    "created_at",
+    "updated_at",
+)
 CREATE_POSTGRESQL = f"""
 WITH product AS (
     INSERT INTO products (
@@ -52,8 +63,7 @@ WITH product AS (
     WHERE %(key)s IS NULL OR EXISTS (
         SELECT FROM api_keys
         WHERE id = %(key)s AND company_id = %(company)s AND revoked_at IS NULL)
-    RETURNING id, name, sku, price, product_type, low_stock_threshold, is_bundle,
-        created_at, updated_at
+    RETURNING {", ".join(CREATED_COLUMNS)}
 ), counted AS (
     INSERT INTO change_counters (company_id, slot, changes)
     SELECT %(company)s, {changes.CONFIG_SLOT}, 1 FROM product
@@ -94,8 +104,9 @@ def _create_in_one_statement(company_id: int, data: dict) -> SimpleNamespace:
         "key": auth.unconfirmed_key_id(),
     }
     try:
-        with statement_connection(db) as (connection, _alone):
-            row = prepared.execute(connection, CREATE, params).one_or_none()
+        row = execute_alone(db, CREATE, params)
+        if row is NOT_ALONE:
+            row = prepared.execute(db.session.connection(), CREATE, params).one_or_none()
     except sa.exc.IntegrityError as error:
         if violated_constraint(error) == "uq_products_company_id_sku":
             raise _duplicate_sku(data["sku"]) from error
@@ -103,7 +114,7 @@ def _create_in_one_statement(company_id: int, data: dict) -> SimpleNamespace:
     # no row: the key the statement confirmed was revoked (a 401), nothing written
     auth.key_confirmed(row is not None)
     changes.counted(changes.CONFIG_SLOT)
-    return SimpleNamespace(**row._asdict(), stock=[])
+    return SimpleNamespace(**dict(zip(CREATED_COLUMNS, row, strict=True)), stock=[])
 
 
 def create_product(company_id: int, data: dict) -> Product:

@@ -52,7 +52,7 @@ from app.models import (
     Warehouse,
     write_time,
 )
-from app.oneshot import statement_connection
+from app.oneshot import NOT_ALONE, execute_alone
 from app.stock import service
 
 # PostgreSQL: everything in one statement (psycopg2's pyformat parameters)
@@ -199,13 +199,10 @@ def _sell_postgresql(company_id: int, data: dict) -> list[Entry] | None:
         "alert_slot": changes.alert_slot(product_id, warehouse_id),
         "key": auth.unconfirmed_key_id(),
     }
-    row = None
-    # alone: a pool connection of its own when the request has no transaction open
-    # (app.oneshot.statement_connection), its ledger row committed as the statement ends
-    with statement_connection(db) as (connection, alone):
-        if alone:
-            row = prepared.execute(connection, SALE_ALONE, params).first()
-    if row is not None:
+    # its own transaction when the request has none open (app.oneshot): its ledger row
+    # is committed as the statement ends
+    row = execute_alone(db, SALE_ALONE, params)
+    if row is not None and row is not NOT_ALONE:
         committed_ledger_rows(["sale"])
     else:
         row = prepared.execute(db.session.connection(), SALE, params).first()
