@@ -1,8 +1,6 @@
 """Low-stock alerts as the API shows them (the original keys are fixed: clients parse them)."""
 
 import datetime as dt
-import decimal
-import json
 import operator
 
 import marshmallow as ma
@@ -17,6 +15,7 @@ from app.schemas import (
     QueryText,
     Text,
     UtcDateTime,
+    plain_json,
 )
 
 MAX_NOTE_LENGTH = 500
@@ -188,23 +187,13 @@ class AlertPageSchema(ma.Schema):
     days = ma.fields.Integer()
 
 
-def _json_value(value):
-    """A value of an alert that JSON has no type for, as ``AlertSchema`` dumps it: a
-    date or time ISO 8601 (``isoformat``), an amount its decimal string."""
-    if isinstance(value, dt.date):  # datetimes too
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    raise TypeError(f"not a value of an alert: {value!r}")
-
-
 def page_json(page: dict) -> str:
     """A page of alerts (``queries.derive``'s dicts) as ``AlertPageSchema`` dumps it, by
     ``json.dumps``: the alert dicts already have the schema's keys and JSON's types
     but for dates and amounts. Marshmallow spent half of a first page's Python on
     dumping 100 alerts field by field (``tests/test_alerts_csv.py`` holds the two to
     each other on every kind of alert)."""
-    return json.dumps(page, default=_json_value, separators=(",", ":"))
+    return plain_json(page)
 
 
 # the CSV export's columns: the alert's keys, the supplier's flattened

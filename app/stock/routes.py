@@ -6,6 +6,7 @@ from flask.views import MethodView
 from app import auth, changes
 from app.api import Blueprint, paginate, transactional
 from app.models import Product, Warehouse
+from app.schemas import plain_json
 from app.stock import batch, export, fast, queries, service
 from app.stock.schemas import (
     BATCH_ITEM_SCHEMAS,
@@ -55,7 +56,12 @@ def _operation(path: str, schema, operation, summary: str, confirms_key: bool = 
     @bp.doc(summary=summary, description=OPERATION_DOC)
     def post(data):
         changes.only_stock()
-        return _result(operation(auth.current_company_id(), data))
+        result = _result(operation(auth.current_company_id(), data))
+        if all(type(entry) is fast.Entry for entry in result["entries"]):
+            # a one-statement sale's (app.stock.fast): LedgerEntrySchema's keys and types
+            result["entries"] = [vars(entry) for entry in result["entries"]]
+            return Response(plain_json(result), 201, mimetype="application/json")
+        return result
 
     post.__name__ = f"post_{path}"
     if confirms_key:
