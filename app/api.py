@@ -77,6 +77,10 @@ def check_url_length() -> None:
         )
 
 
+# JSON numbers with a fraction as exact Decimal; NaN and Infinity refused
+_DECODER = json.JSONDecoder(parse_float=decimal.Decimal, parse_constant=_reject_constant)
+
+
 class JSONParser(FlaskParser):
     """webargs parser: exact decimals, 400 on bad input, 415 on non-JSON bodies."""
 
@@ -117,11 +121,9 @@ class JSONParser(FlaskParser):
                 )
             return missing
         try:
-            return json.loads(
-                request_body(req),
-                parse_float=decimal.Decimal,
-                parse_constant=_reject_constant,
-            )
+            body = request_body(req)
+            # json.loads with these options would make a decoder per request
+            return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
         except json.JSONDecodeError:
             raise
         except (ValueError, RecursionError):
