@@ -71,6 +71,25 @@ def ledger(app, *where) -> list[tuple[int, int, str, int]]:
         return [tuple(row) for row in rows]
 
 
+def app_of_its_own(database_url: str, config: dict | None = None):
+    """An app on the suite's database with a pool of its own (so a test can kill its
+    connections); ``dispose`` it afterwards."""
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
+            **(config or {}),
+        }
+    )
+
+
+def dispose(app) -> None:
+    """Close the connections of ``app``'s pool."""
+    with app.app_context():
+        db.engine.dispose()
+
+
 @pytest.fixture
 def monitor(database_url):
     """An autocommit engine of its own, to watch and poke the app's connections."""
@@ -291,15 +310,13 @@ def test_a_statement_stuck_on_a_lock_is_cut_off_by_the_statement_timeout_as_a_50
     warehouse = make_warehouse(company)["id"]
     product = make_product(company, warehouse_id=warehouse, initial_quantity=10)["id"]
     sale = {"product_id": product, "warehouse_id": warehouse, "quantity": 1}
-    impatient = create_app(
+    impatient = app_of_its_own(
+        database_url,
         {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
                 database_url, env={"STOCKFLOW_STATEMENT_TIMEOUT_MS": "300"}
-            ),
-        }
+            )
+        },
     )
     try:
         with RowLock(database_url, product, warehouse):
@@ -322,8 +339,7 @@ def test_a_statement_stuck_on_a_lock_is_cut_off_by_the_statement_timeout_as_a_50
         assert response.status_code == 201, response.json
         assert stock_levels(app) == {(product, warehouse): 9}
     finally:
-        with impatient.app_context():
-            db.engine.dispose()
+        dispose(impatient)
 
 
 def test_a_one_statement_write_whose_connection_dies_mid_statement_is_a_503_and_writes_nothing(
@@ -336,13 +352,7 @@ def test_a_one_statement_write_whose_connection_dies_mid_statement_is_a_503_and_
     warehouse = make_warehouse(company)["id"]
     product = make_product(company, warehouse_id=warehouse, initial_quantity=1000)["id"]
     sale = {"product_id": product, "warehouse_id": warehouse, "quantity": 1}
-    fresh = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
-        }
-    )
+    fresh = app_of_its_own(database_url)
     try:
         client = fresh.test_client()
         assert (
@@ -370,8 +380,7 @@ def test_a_one_statement_write_whose_connection_dies_mid_statement_is_a_503_and_
         assert response.status_code == 201, response.json
         assert stock_levels(app) == {(product, warehouse): 998}
     finally:
-        with fresh.app_context():
-            db.engine.dispose()
+        dispose(fresh)
 
 
 # --- a connection lost once the response is built -----------------------------------------
@@ -385,13 +394,7 @@ def test_a_connection_lost_after_the_response_was_built_still_delivers_the_respo
     # the failed rollback escaped and turned the finished 200 into a bare 500)
     warehouse = make_warehouse(company)["id"]
     product = make_product(company, warehouse_id=warehouse, initial_quantity=7)["id"]
-    fragile = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
-        }
-    )
+    fragile = app_of_its_own(database_url)
     lost = []
 
     @fragile.after_request
@@ -417,8 +420,7 @@ def test_a_connection_lost_after_the_response_was_built_still_delivers_the_respo
         again = client.get(f"/api/products/{product}", headers=company.headers)
         assert again.status_code == 200, again.data
     finally:
-        with fragile.app_context():
-            db.engine.dispose()
+        dispose(fragile)
 
 
 def test_a_pooled_connection_that_died_while_idle_is_replaced_without_an_error(
@@ -429,13 +431,7 @@ def test_a_pooled_connection_that_died_while_idle_is_replaced_without_an_error(
     # checkouts are pinged
     warehouse = make_warehouse(company)["id"]
     product = make_product(company, warehouse_id=warehouse, initial_quantity=5)["id"]
-    fresh = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
-        }
-    )
+    fresh = app_of_its_own(database_url)
     backends = []
 
     @fresh.after_request
@@ -473,8 +469,7 @@ def test_a_pooled_connection_that_died_while_idle_is_replaced_without_an_error(
         assert polled.status_code == 304
         assert len(set(backends)) == 5
     finally:
-        with fresh.app_context():
-            db.engine.dispose()
+        dispose(fresh)
 
 
 def test_a_write_first_checkout_pings_only_a_connection_with_something_to_read(
@@ -486,13 +481,7 @@ def test_a_write_first_checkout_pings_only_a_connection_with_something_to_read(
     # pinged, and a live connection passes the ping and is kept
     warehouse = make_warehouse(company)["id"]
     product = make_product(company, warehouse_id=warehouse, initial_quantity=9)["id"]
-    fresh = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "STOCKFLOW_ADMIN_TOKEN": ADMIN_TOKEN,
-        }
-    )
+    fresh = app_of_its_own(database_url)
     backends, pings = [], []
 
     @fresh.after_request
@@ -532,8 +521,7 @@ def test_a_write_first_checkout_pings_only_a_connection_with_something_to_read(
         assert response.json["stock"][0]["quantity"] == 5
         assert pings == [1] and len(set(backends)) == 1
     finally:
-        with fresh.app_context():
-            db.engine.dispose()
+        dispose(fresh)
 
 
 # --- serialization failures and deadlocks -----------------------------------------------
