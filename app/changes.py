@@ -59,7 +59,8 @@ def counted(slot: int) -> None:
 
 
 def only_stock() -> None:
-    """Say that this request is a stock operation: it changes no configuration."""
+    """Say that this request changes no configuration the alerts read: a stock
+    operation, or a product created (no alert shows it before it sells)."""
     g.only_stock = True
 
 

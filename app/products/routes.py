@@ -49,6 +49,9 @@ class Products(MethodView):
         returns the first response without creating anything again.
         """
         company_id = auth.current_company_id()
+        # no alert reads a new product until it sells: its opening stock (if any) moves
+        # the stock versions, and nothing moves the configuration's
+        changes.only_stock()
         product = service.create_product(company_id, data)
         headers = {"Location": url_for("products.ProductItem", product_id=product.id)}
         if isinstance(product, SimpleNamespace):

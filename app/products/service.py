@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 
-from app import auth, changes, prepared
+from app import auth, prepared
 from app.errors import conflict, field_error
 from app.extensions import db
 from app.locks import THRESHOLDS, company_lock
@@ -38,10 +38,11 @@ def _flush_catching_duplicate_sku(sku: str) -> None:
     flush_or_conflict({"uq_products_company_id_sku": _duplicate_sku(sku)})
 
 
-# PostgreSQL: a product without opening stock and the configuration counter's bump
-# (what app.changes.bump would do at commit), in one statement: the ORM's flush and a
-# second round trip cost a product create more than its INSERT does. The counter is
-# upserted last (an unreferenced data-modifying CTE runs after the main query).
+# PostgreSQL: a product without opening stock in one statement: the ORM's flush cost a
+# product create more than its INSERT does. No change counter moves: a new product has
+# no inventory row, so no alert, and the alerts' version (app.changes) is all the
+# counters are for; a counter row bumped by every create was a hot row they all
+# queued on, through each one's commit.
 CREATED_COLUMNS = (
     "id",
     "name",
@@ -54,22 +55,15 @@ CREATED_COLUMNS = (
     "updated_at",
 )
 CREATE_POSTGRESQL = f"""
-WITH product AS (
-    INSERT INTO products (
-        id, company_id, name, sku, price, product_type, low_stock_threshold, is_bundle)
-    SELECT nextval('products_id_seq'), %(company)s, %(name)s, %(sku)s, %(price)s,
-        %(product_type)s, %(low_stock_threshold)s, %(is_bundle)s
-    -- the request's API key, when the view confirms it here (app.auth.confirms_key)
-    WHERE %(key)s IS NULL OR EXISTS (
-        SELECT FROM api_keys
-        WHERE id = %(key)s AND company_id = %(company)s AND revoked_at IS NULL)
-    RETURNING {", ".join(CREATED_COLUMNS)}
-), counted AS (
-    INSERT INTO change_counters (company_id, slot, changes)
-    SELECT %(company)s, {changes.CONFIG_SLOT}, 1 FROM product
-    ON CONFLICT (company_id, slot) DO UPDATE SET changes = change_counters.changes + 1
-)
-SELECT * FROM product
+INSERT INTO products (
+    id, company_id, name, sku, price, product_type, low_stock_threshold, is_bundle)
+SELECT nextval('products_id_seq'), %(company)s, %(name)s, %(sku)s, %(price)s,
+    %(product_type)s, %(low_stock_threshold)s, %(is_bundle)s
+-- the request's API key, when the view confirms it here (app.auth.confirms_key)
+WHERE %(key)s IS NULL OR EXISTS (
+    SELECT FROM api_keys
+    WHERE id = %(key)s AND company_id = %(company)s AND revoked_at IS NULL)
+RETURNING {", ".join(CREATED_COLUMNS)}
 """
 
 
@@ -113,7 +107,6 @@ def _create_in_one_statement(company_id: int, data: dict) -> SimpleNamespace:
         raise
     # no row: the key the statement confirmed was revoked (a 401), nothing written
     auth.key_confirmed(row is not None)
-    changes.counted(changes.CONFIG_SLOT)
     return SimpleNamespace(**dict(zip(CREATED_COLUMNS, row, strict=True)), stock=[])
 
 
