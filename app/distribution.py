@@ -19,6 +19,7 @@ the coordinator, where the migrations run.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -26,6 +27,30 @@ import sqlalchemy as sa
 DISTRIBUTION_COLUMN = "company_id"
 REFERENCE = "reference"
 DISTRIBUTED = "distributed"
+
+
+_CITUS: weakref.WeakKeyDictionary[sa.Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def on_citus(engine: sa.Engine) -> bool:
+    """Whether ``engine``'s database is a Citus coordinator (asked once per engine).
+
+    Citus refuses what a few single-statement hot paths rely on (a non-IMMUTABLE
+    function in an UPDATE's RETURNING: the sale's ``clock_timestamp()``, taken after
+    the row lock was granted); there the general path answers, as it always did."""
+    known = _CITUS.get(engine)
+    if known is None:
+        if engine.dialect.name != "postgresql":
+            known = False
+        else:
+            with engine.connect() as connection:
+                known = bool(
+                    connection.exec_driver_sql(
+                        "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+                    ).scalar()
+                )
+        _CITUS[engine] = known
+    return known
 
 
 class DistributionError(RuntimeError):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from app.distribution import on_citus
+
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _KEY = "stockflow_prepared"
 
@@ -40,6 +42,9 @@ class Statement:
         object.__setattr__(self, "prepare", f"PREPARE {self.name} ({signature}) AS {numbered}")
         arguments = ", ".join(f"%({name})s" for name in order)
         execute = f"EXECUTE {self.name} ({arguments})"
+        # Citus plans a generic plan's parameters nowhere (it routes by the company id's
+        # value): there the statement runs with PostgreSQL's choice of plan
+        object.__setattr__(self, "execute_custom", execute)
         if self.generic:
             execute = f"SET LOCAL plan_cache_mode = force_generic_plan; {execute}"
         object.__setattr__(self, "execute", execute)
@@ -64,6 +69,8 @@ def execute(connection, statement: Statement, params: dict):
         # alone, so that a failure after it cannot leave us wrong about whether it exists
         connection.exec_driver_sql(statement.prepare)
         names.add(statement.name)
+    if statement.generic and on_citus(connection.engine):
+        return connection.exec_driver_sql(statement.execute_custom, params)
     return connection.exec_driver_sql(statement.execute, params)
 
 

@@ -342,6 +342,10 @@ def test_a_statement_stuck_on_a_lock_is_cut_off_by_the_statement_timeout_as_a_50
         dispose(impatient)
 
 
+@pytest.mark.plain_postgres(
+    "the one-statement sale runs on plain PostgreSQL only, and the test finds the "
+    "blocked request with pg_blocking_pids() on the coordinator"
+)
 def test_a_one_statement_write_whose_connection_dies_mid_statement_is_a_503_and_writes_nothing(
     app, company, make_warehouse, make_product, database_url, monitor
 ):
@@ -472,6 +476,10 @@ def test_a_pooled_connection_that_died_while_idle_is_replaced_without_an_error(
         dispose(fresh)
 
 
+@pytest.mark.plain_postgres(
+    "the one-statement sale, whose checkout no read comes first on, runs on plain "
+    "PostgreSQL only (app.distribution.on_citus)"
+)
 def test_a_write_first_checkout_pings_only_a_connection_with_something_to_read(
     company, make_warehouse, make_product, database_url, monitor, monkeypatch
 ):
