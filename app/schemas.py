@@ -218,16 +218,18 @@ class LeanLoad:
                 return loaded
         return super().load(data, many=many, partial=partial, unknown=unknown)
 
-    def _lean(self, data: dict) -> dict | None:
+    def _lean(self, data: dict, passed: str | None = None) -> dict | None:
+        """``data`` as the fields would load it, or None; key ``passed`` (a batch item's
+        ``type``) is left for the caller."""
         loaded = {}
         for name in self.LEAN_IDS:
             value = data.get(name)
             if type(value) is not int or not 1 <= value <= MAX_INT:
                 return None
             loaded[name] = value
-        if len(data) > len(loaded):
+        if len(data) - len(loaded) - (passed is not None and passed in data):
             for name, value in data.items():
-                if name in loaded:
+                if name in loaded or name == passed:
                     continue
                 max_length = self.LEAN_TEXTS.get(name)
                 if max_length is None:

@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 
 from app.products.schemas import ProductCreateSchema, ProductImportItemSchema
 from app.schemas import MAX_INT
-from app.stock.schemas import OperationSchema, ReceiptSchema, TransferSchema
+from app.stock.schemas import (
+    OPERATION_SCHEMAS,
+    OperationSchema,
+    ReceiptSchema,
+    TransferSchema,
+    lean_operation,
+)
 
 # the near misses first (lengths at and past each bound, padding that trimming takes
 # off, control and invisible characters), then any text
@@ -176,3 +182,25 @@ def test_a_stock_operation_body_loads_the_same_in_plain_code_and_through_the_fie
 
     same_both_ways()
     assert schema._lean(usual | {"reference": " PO-1 "}) == usual | {"reference": "PO-1"}
+
+
+@pytest.mark.parametrize("kind", ["sale", "return", "receipt", "transfer"])
+def test_a_batch_item_of_a_common_shape_loads_as_its_operations_fields_load_it(kind):
+    # LeanList takes lean_operation's answer for every item, or the fields' for all
+    schema = OPERATION_SCHEMAS[kind]()
+    ids = OPERATION_USUAL[type(schema)]
+
+    @settings(max_examples=300, deadline=None)
+    @given(body=operation_bodies(ids))
+    def same_as_the_fields(body):
+        item = {**body, "type": kind}
+        lean = lean_operation(item)
+        if lean is not None:
+            assert lean.pop("type") == kind
+            fields = {k: v for k, v in item.items() if k != "type"}
+            assert outcome(lambda b: ma.Schema.load(schema, b), fields) == ("loaded", plain(lean))
+
+    same_as_the_fields()
+    usual = {name: 3 for name in ids}
+    assert lean_operation({**usual, "type": kind}) == {**usual, "type": kind}
+    assert lean_operation({**usual, "type": kind, "extra": 1}) is None

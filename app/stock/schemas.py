@@ -250,27 +250,11 @@ OPERATION_SCHEMAS = {
 }
 BATCH_ITEM_SCHEMAS = {name: _typed(base, name) for name, base in OPERATION_SCHEMAS.items()}
 # the common shapes, checked without marshmallow (1,000 schema loads cost more than the
-# SQL of a batch); anything else goes through the operation's schema
-_LEAN_FIELDS = {
-    "receipt": ("product_id", "warehouse_id", "quantity"),
-    "sale": ("product_id", "warehouse_id", "quantity"),
-    "return": ("product_id", "warehouse_id", "quantity"),
-    "transfer": ("product_id", "from_warehouse_id", "to_warehouse_id", "quantity"),
+# SQL of a batch) by the schemas' own plain code (``LeanLoad``); anything else goes
+# through the operation's schema
+_LEAN_SCHEMAS = {
+    name: schema() for name, schema in OPERATION_SCHEMAS.items() if issubclass(schema, LeanLoad)
 }
-
-
-def _lean(item: dict, fields: tuple[str, ...]) -> dict | None:
-    """The item as its schema would load it, if it is only positive in-range integers
-    in exactly these fields (and ``type``); else None."""
-    if len(item) != len(fields) + 1:
-        return None
-    loaded = {}
-    for name in fields:
-        value = item.get(name)
-        if type(value) is not int or not 1 <= value <= MAX_QUANTITY:
-            return None
-        loaded[name] = value
-    return loaded
 
 
 def lean_operation(item) -> dict | None:
@@ -279,8 +263,8 @@ def lean_operation(item) -> dict | None:
     if type(item) is not dict:
         return None
     kind = item.get("type")
-    fields = _LEAN_FIELDS.get(kind) if type(kind) is str else None
-    loaded = _lean(item, fields) if fields else None
+    schema = _LEAN_SCHEMAS.get(kind) if type(kind) is str else None
+    loaded = schema._lean(item, passed="type") if schema else None
     if loaded is not None:
         loaded["type"] = kind
     return loaded
@@ -304,10 +288,8 @@ class BatchOperation(ma.fields.Field):
         kind = value.get("type")
         if not isinstance(kind, str) or kind not in self._schemas:
             raise ma.ValidationError({"type": [f"Must be one of: {', '.join(OPERATION_SCHEMAS)}."]})
-        lean_fields = _LEAN_FIELDS.get(kind)
-        loaded = _lean(value, lean_fields) if lean_fields else None
-        if loaded is None:
-            loaded = self._schemas[kind].load({k: v for k, v in value.items() if k != "type"})
+        # the schema's load checks a common shape in plain code itself (LeanLoad)
+        loaded = self._schemas[kind].load({k: v for k, v in value.items() if k != "type"})
         loaded["type"] = kind
         return loaded
 
