@@ -87,11 +87,12 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        from app import liveness
+        from app import distribution, liveness
 
         with app.app_context():
             # before any other checkout listener (app.metrics counts checkouts)
             liveness.install(db.engine)
+            distribution.install(db.engine)
     api.init_app(app)
     api.register_field(Money, "string", "decimal")
     api.ma_plugin.converter.add_attribute_function(money_properties)

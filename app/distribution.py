@@ -30,10 +30,25 @@ DISTRIBUTED = "distributed"
 
 
 _CITUS: weakref.WeakKeyDictionary[sa.Engine, bool] = weakref.WeakKeyDictionary()
+_IS_CITUS = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+
+
+def install(engine: sa.Engine) -> None:
+    """Learn from ``engine``'s first connection (PostgreSQL) whether its database is a
+    Citus coordinator, so that no request takes a connection of its own to ask."""
+
+    def first_connect(dbapi_connection, _record) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(_IS_CITUS)
+            _CITUS[engine] = bool(cursor.fetchone()[0])
+        dbapi_connection.rollback()
+
+    sa.event.listen(engine, "first_connect", first_connect)
 
 
 def on_citus(engine: sa.Engine) -> bool:
-    """Whether ``engine``'s database is a Citus coordinator (asked once per engine).
+    """Whether ``engine``'s database is a Citus coordinator (``install`` learnt it from
+    the engine's first connection; asked on one of its own if it was not installed).
 
     Citus refuses what a few single-statement hot paths rely on (a non-IMMUTABLE
     function in an UPDATE's RETURNING: the sale's ``clock_timestamp()``, taken after
@@ -44,11 +59,7 @@ def on_citus(engine: sa.Engine) -> bool:
             known = False
         else:
             with engine.connect() as connection:
-                known = bool(
-                    connection.exec_driver_sql(
-                        "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
-                    ).scalar()
-                )
+                known = bool(connection.exec_driver_sql(_IS_CITUS).scalar())
         _CITUS[engine] = known
     return known
 
