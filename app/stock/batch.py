@@ -501,8 +501,10 @@ LEDGER_COLUMNS = (
 )
 
 
-def _write_ledger(company_id: int, operation_id: str, now: dt.datetime, entries) -> list[dict]:
-    """The ledger rows, one multi-row INSERT per chunk; the rows as the API shows them.
+def _write_ledger(company_id: int, operation_id: str, now: dt.datetime, entries) -> list[tuple]:
+    """The ledger rows, one multi-row INSERT per chunk; each row written, as the tuple
+    of its ``LEDGER_COLUMNS`` values with its id and ``recorded_at`` (``as_json`` makes
+    them the API's entries, once the transaction has committed and released its rows).
 
     Ids come from the sequence in VALUES order, so the returned ids, sorted, belong to
     the rows in the order they were sent."""
@@ -527,8 +529,6 @@ def _write_ledger(company_id: int, operation_id: str, now: dt.datetime, entries)
             )
         )
     written = []
-    as_utc = _Memo(bulk.utc)  # the rows share their recorded_at: convert it once
-    columns = LEDGER_COLUMNS[1:]
     for chunk in bulk.chunks(rows):
         returned = sorted(
             bulk.insert(
@@ -536,11 +536,10 @@ def _write_ledger(company_id: int, operation_id: str, now: dt.datetime, entries)
             ).all(),
             key=itemgetter(0),
         )
-        for row, (entry_id, recorded_at) in zip(chunk, returned, strict=True):
-            entry = dict(zip(columns, row[1:], strict=True))
-            entry["id"] = entry_id
-            entry["recorded_at"] = as_utc(recorded_at)
-            written.append(entry)
+        written.extend(
+            (row, entry_id, recorded_at)
+            for row, (entry_id, recorded_at) in zip(chunk, returned, strict=True)
+        )
     return written
 
 
@@ -596,8 +595,9 @@ class JsonBody(list):
 
 def as_json(result: dict) -> dict:
     """The result as ``OperationResultSchema`` would dump it (without its per-row cost).
-    The rows share their time objects: each is written once."""
+    The rows share their time objects: each is converted and written once."""
     entries = []
+    as_utc = _Memo(bulk.utc)  # the rows share their recorded_at
     texts: dict[int, tuple[dt.datetime, str]] = {}
 
     def iso(value: dt.datetime) -> str:
@@ -606,12 +606,14 @@ def as_json(result: dict) -> dict:
             known = texts[id(value)] = (value, value.isoformat())
         return known[1]
 
-    for row in result["entries"]:
-        unit_cost = row["unit_cost"]
-        entry = row.copy()
+    columns = LEDGER_COLUMNS[1:]
+    for row, entry_id, recorded_at in result["entries"]:
+        entry = dict(zip(columns, row[1:], strict=True))
+        entry["id"] = entry_id
+        unit_cost = entry["unit_cost"]
         if unit_cost is not None:
             entry["unit_cost"] = str(unit_cost.quantize(TWO_PLACES))
-        entry["occurred_at"] = iso(row["occurred_at"])
-        entry["recorded_at"] = iso(row["recorded_at"])
+        entry["occurred_at"] = iso(entry["occurred_at"])
+        entry["recorded_at"] = iso(as_utc(recorded_at))
         entries.append(entry)
     return {**result, "entries": entries}
