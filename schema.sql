@@ -556,5 +556,17 @@ CREATE INDEX ix_alert_acknowledgements_company_id_until ON alert_acknowledgement
 
 UPDATE alembic_version SET version_num='0010' WHERE alembic_version.version_num = '0009';
 
+-- Running upgrade 0010 -> 0011
+
+ALTER TABLE inventory_ledger DROP CONSTRAINT fk_inventory_ledger_company_id_companies;
+
+ALTER TABLE inventory_ledger DROP CONSTRAINT fk_inventory_ledger_company_id_product_id_products;
+
+ALTER TABLE inventory_ledger ADD CONSTRAINT fk_inventory_ledger_company_id_product_id_products FOREIGN KEY(company_id, product_id) REFERENCES products (company_id, id) ON DELETE CASCADE NOT VALID;
+
+ALTER TABLE inventory_ledger VALIDATE CONSTRAINT fk_inventory_ledger_company_id_product_id_products;
+
+UPDATE alembic_version SET version_num='0011' WHERE alembic_version.version_num = '0010';
+
 COMMIT;
 

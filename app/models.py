@@ -364,7 +364,10 @@ class LedgerEntry(db.Model):
     __tablename__ = "inventory_ledger"
     __table_args__ = (
         sa.PrimaryKeyConstraint("company_id", "id"),
-        tenant_fk(["product_id"], "products"),
+        # the company is checked through the product (whose key references it): no key
+        # of its own to ``companies``, checked again per row (migration 0011); a deleted
+        # company's products take their ledger rows with them
+        tenant_fk(["product_id"], "products", ondelete="CASCADE"),
         tenant_fk(["warehouse_id"], "warehouses"),
         tenant_fk(["bundle_product_id"], "products"),
         tenant_fk(["supplier_id"], "suppliers"),
@@ -395,7 +398,7 @@ class LedgerEntry(db.Model):
     )
 
     id: so.Mapped[int] = surrogate_id("inventory_ledger", BigIntId)
-    company_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("companies.id", ondelete="CASCADE"))
+    company_id: so.Mapped[int]
     product_id: so.Mapped[int]
     warehouse_id: so.Mapped[int]
     reason: so.Mapped[str] = so.mapped_column(sa.String(20))
