@@ -111,6 +111,8 @@ def main() -> None:
     profile.disable()
     stats = pstats.Stats(profile).sort_stats(os.environ.get("SORT", "tottime"))
     stats.print_stats(int(os.environ.get("TOP", "45")))
+    if os.environ.get("CALLERS"):
+        stats.print_callers(os.environ["CALLERS"])
 
 
 if __name__ == "__main__":
