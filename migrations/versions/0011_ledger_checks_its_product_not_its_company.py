@@ -56,8 +56,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    _product_fk(None)
+    # the key to ``companies`` first: on Citus it is a key to a reference table, which
+    # Citus refuses to add after a parallel operation on the shards in the same
+    # transaction (the product key's validation is one)
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.create_foreign_key(
             COMPANY_FK, "companies", ["company_id"], ["id"], ondelete="CASCADE"
         )
+    _product_fk(None)
