@@ -16,6 +16,12 @@ its endpoint ``FOR NO KEY UPDATE``, then the delivery), then their deliveries, t
 the change counters. (The worker's claim locks only deliveries, ``SKIP LOCKED``: it
 never waits.)
 
+A batch (``app/stock/batch.py``) takes its batch locks (``batch_locks``) after its
+key-share locks on the products, warehouses and suppliers it names and before its
+inventory rows. Only batches take them, and a batch that holds one never waits for
+anything a batch queued behind it holds: those hold only key-share locks (which
+conflict with none of a batch's own) and shared company locks.
+
 The purchase order comes right after the company-level locks: a receipt must
 hold it before it reads what is left to receive, and nothing that locks a
 supplier, product or warehouse row ever waits on a purchase order afterwards
@@ -38,6 +44,12 @@ BUNDLE_GRAPH = 0x5F0B
 # reorder rules): writers take it exclusively, anything that computes a fresh
 # ``inventory.alert_threshold`` copy (a first receipt) takes it shared.
 THRESHOLDS = 0x5F07
+# a company's batches (``batch_locks``): a batch over a few warehouses takes it shared,
+# one over more than ``MAX_WAREHOUSE_LOCKS`` warehouses exclusively
+BATCHES = 0x5F0C
+# one warehouse's batches, keyed by the warehouse id (unique across companies)
+WAREHOUSE_BATCHES = 0x5F0D
+MAX_WAREHOUSE_LOCKS = 16
 
 
 def company_lock(what: int, company_id: int, *, shared: bool = False) -> None:
@@ -46,3 +58,30 @@ def company_lock(what: int, company_id: int, *, shared: bool = False) -> None:
         return
     take = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
     db.session.execute(sa.select(take(what, company_id)))
+
+
+def batch_locks(company_id: int, warehouse_ids: set[int]) -> None:
+    """Queue behind the company's other batches over any of these warehouses, in the
+    order they came, until the transaction ends.
+
+    Batches over the same rows run one after the other whatever is done, on the rows'
+    locks. But a row lock is no queue once its holder updates the row: the waiters
+    wait on the old row version, and when the holder commits they all retry on the new
+    one, where a batch that arrived later can get in first, again and again (4 batches
+    over the same 200 rows, 1,000 sales each: a median batch of 100 ms, and 1 in 100
+    waiting 0.7-2.9 s). PostgreSQL's lock manager grants an advisory lock in the order
+    it was asked for. One lock per warehouse touched (id order) keeps batches of
+    different warehouses in parallel; a batch over more warehouses than
+    ``MAX_WAREHOUSE_LOCKS`` takes the company's lock exclusively instead (the others
+    take it shared), so no batch holds more than that many locks of PostgreSQL's lock
+    table. Single operations take none of these: they queue on the rows as before."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    if len(warehouse_ids) > MAX_WAREHOUSE_LOCKS:
+        company_lock(BATCHES, company_id)
+        return
+    company_lock(BATCHES, company_id, shared=True)
+    for warehouse_id in sorted(warehouse_ids):
+        db.session.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(WAREHOUSE_BATCHES, warehouse_id))
+        )

@@ -8,15 +8,18 @@ it has:
    copy computed from them, as the single operations' rows do;
 1. the referenced products, warehouses and suppliers, one query each, key-share
    locked (PostgreSQL) so that none can be archived under the batch;
-2. every touched inventory row created if missing and locked, in ONE statement whose
+2. the batch locks of the warehouses it touches (``app.locks.batch_locks``): batches
+   over the same warehouses run in the order they came, which row locks alone do not
+   keep;
+3. every touched inventory row created if missing and locked, in ONE statement whose
    rows are sorted by (warehouse id, product id): the order the single operations
    lock in (``service._move``), so batches and single operations touching the same
    rows in any order wait for each other and never deadlock; then the locked rows
    (and the database's clock) read in one more;
-3. the items applied in request order in Python over the locked levels, which
+4. the items applied in request order in Python over the locked levels, which
    finds every refused item (not enough stock, past the largest storable level, a
    stale count), not only the first;
-4. the final levels (and the rows' window sales, which the low-stock alerts read:
+5. the final levels (and the rows' window sales, which the low-stock alerts read:
    ``app.alerts.state``) in one multi-row UPDATE, the ledger in one multi-row INSERT.
 
 Functions flush, never commit.
@@ -38,7 +41,7 @@ from app.changes import alerts_changed, stock_changed
 from app.errors import Problem, problem_type_uri
 from app.events import outbox
 from app.extensions import db
-from app.locks import THRESHOLDS, company_lock
+from app.locks import THRESHOLDS, batch_locks, company_lock
 from app.models import Inventory, Product, Supplier, Warehouse, window_start, write_time
 from app.schemas import MAX_INT as MAX_QUANTITY
 from app.schemas import TWO_PLACES
@@ -122,6 +125,8 @@ def apply(company_id: int, operations: list[dict]) -> dict:
     refusals.raise_if_any()
 
     rows = sorted({(w, p) for item in items for w, p, _, _ in item.changes})
+    # the batches before it over the same warehouses go first, in the order they came
+    batch_locks(company_id, {w for w, _ in rows})
     # ``now``: the database's clock once every row is locked: an undated item is dated
     # after the writes it waited for, as the single operations' ledger rows are
     # (service._record)
