@@ -72,6 +72,7 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE = [
     # generated addresses rare.
     r"Not a valid email address\.",
     r"Bundles cannot be adjusted\.",
+    r"A bundle cannot contain itself\.",  # a component that is the path's own product
     r"Also in products\.[0-9]+\.",  # a SKU twice in one import
     r"Fixed at creation; this product's differs\.",  # is_bundle of an existing SKU
     # webhook URLs: a port in range and a host, which the pattern leaves to app.events.urls
