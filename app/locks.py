@@ -52,12 +52,21 @@ WAREHOUSE_BATCHES = 0x5F0D
 MAX_WAREHOUSE_LOCKS = 16
 
 
+def _on_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _advisory_lock(first: int, second: int, *, shared: bool = False) -> None:
+    """``pg_advisory_xact_lock(first, second)`` (or its shared form), until the
+    transaction ends."""
+    take = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
+    db.session.execute(sa.select(take(first, second)))
+
+
 def company_lock(what: int, company_id: int, *, shared: bool = False) -> None:
     """Take the company's ``what`` lock until the transaction ends (shared or exclusive)."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        return
-    take = sa.func.pg_advisory_xact_lock_shared if shared else sa.func.pg_advisory_xact_lock
-    db.session.execute(sa.select(take(what, company_id)))
+    if _on_postgresql():
+        _advisory_lock(what, company_id, shared=shared)
 
 
 def batch_locks(company_id: int, warehouse_ids: set[int]) -> None:
@@ -75,13 +84,11 @@ def batch_locks(company_id: int, warehouse_ids: set[int]) -> None:
     ``MAX_WAREHOUSE_LOCKS`` takes the company's lock exclusively instead (the others
     take it shared), so no batch holds more than that many locks of PostgreSQL's lock
     table. Single operations take none of these: they queue on the rows as before."""
-    if db.session.get_bind().dialect.name != "postgresql":
+    if not _on_postgresql():
         return
     if len(warehouse_ids) > MAX_WAREHOUSE_LOCKS:
-        company_lock(BATCHES, company_id)
+        _advisory_lock(BATCHES, company_id)
         return
-    company_lock(BATCHES, company_id, shared=True)
+    _advisory_lock(BATCHES, company_id, shared=True)
     for warehouse_id in sorted(warehouse_ids):
-        db.session.execute(
-            sa.select(sa.func.pg_advisory_xact_lock(WAREHOUSE_BATCHES, warehouse_id))
-        )
+        _advisory_lock(WAREHOUSE_BATCHES, warehouse_id)
