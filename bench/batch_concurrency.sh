@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
 shift || true
-connections=("${@:-2 4 8}")
+batch_connections=("${@:-2 4 8}")
 venv=${STOCKFLOW_VENV:-.venv}
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install -y wrk" >&2; exit 1; }
 # shellcheck source=bench/server.sh
@@ -22,22 +22,11 @@ set -a
 # shellcheck disable=SC1091
 . "$work/env"
 set +a
-# run NAME CONNECTIONS PATH LUA [BODY_FILE]
-run() {
-    local out
-    out=$(BODY_FILE=${5:-/dev/null} RUN_TAG="$1$$" wrk -t2 -c "$2" -d "${seconds}s" --timeout 20s \
-        --latency -s "bench/wrk/$4" "$base$3")
-    if grep -q 'Non-2xx' <<<"$out"; then
-        echo "$out" >&2
-        echo "$1: responses other than 2xx (see above)" >&2
-        exit 1
-    fi
-    printf '  %-26s %8.1f req/s   p50 %-9s p99 %s\n' "$1" \
-        "$(sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' <<<"$out")" \
-        "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "99%" {print $2}' <<<"$out")"
-}
+declare -A rps  # run_wrk's figures (bench/server.sh)
+connections=16  # the single sales'
 # shellcheck disable=SC2068
-for c in ${connections[@]}; do
-    run "batch, $c connections" "$c" /api/stock/batch post_json.lua "$work/batch.json"
-    run "spread sales, 16" 16 /api/stock/sales sell_spread.lua
+for c in ${batch_connections[@]}; do
+    WRK_CONNECTIONS=$c WRK_TIMEOUT=20s run_wrk "batch_${c}_connections" /api/stock/batch \
+        post_json.lua "$work/batch.json"
+    run_wrk spread_sales_16_connections /api/stock/sales sell_spread.lua
 done

@@ -2,6 +2,7 @@
 # database, migrated, and gunicorn as configured (access log off) on it, stopped and the
 # database dropped when the script exits.
 #   bench_server PREFIX    # needs $venv; sets db, work, port, base, server
+#   run_wrk NAME PATH LUA [BODY_FILE]   # needs $base, $seconds, $connections, `declare -A rps`
 # BENCH_PORT (default: a free port); KEEP_DB=1 keeps the database.
 bench_server() {
     export PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-postgres}
@@ -35,4 +36,21 @@ _bench_server_cleanup() {
     fi
     rm -rf "$work"
     if [ "${KEEP_DB:-0}" = 1 ]; then echo "kept database $db"; else dropdb --if-exists --force "$db"; fi
+}
+
+# run_wrk NAME PATH LUA [BODY_FILE]: wrk against $base$PATH for $seconds s with
+# ${WRK_CONNECTIONS:-$connections} connections (timeout ${WRK_TIMEOUT:-2s}); prints the
+# rate, p50 and p99 and puts the requests/s into rps[NAME]; any non-2xx fails the run
+run_wrk() {
+    local name=$1 path=$2 lua=$3 out
+    out=$(BODY_FILE=${4:-/dev/null} RUN_TAG="$name$$" wrk -t2 -c "${WRK_CONNECTIONS:-$connections}" -d "${seconds}s" \
+        --timeout "${WRK_TIMEOUT:-2s}" --latency -s "bench/wrk/$lua" "$base$path")
+    if grep -q 'Non-2xx' <<<"$out"; then
+        echo "$out" >&2
+        echo "$name: responses other than 2xx (see above)" >&2
+        exit 1
+    fi
+    rps[$name]=$(sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' <<<"$out")
+    printf '  %-28s %10.1f req/s   p50 %s  p99 %s\n' "$name" "${rps[$name]}" \
+        "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "99%" {print $2}' <<<"$out")"
 }

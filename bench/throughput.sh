@@ -28,21 +28,7 @@ echo "$(nproc) cores, PostgreSQL $(psql -tAc 'show server_version' "$db"), gunic
     "workers=${GUNICORN_WORKERS:-auto} threads=${GUNICORN_THREADS:-4}, wrk -c $connections," \
     "${seconds} s each"
 
-declare -A rps
-# run_wrk NAME PATH LUA [BODY_FILE]: requests/s into rps[NAME]; any non-2xx fails the run
-run_wrk() {
-    local name=$1 path=$2 lua=$3 out
-    out=$(BODY_FILE=${4:-/dev/null} RUN_TAG="$name$$" wrk -t2 -c "${WRK_CONNECTIONS:-$connections}" -d "${seconds}s" \
-        --timeout "${WRK_TIMEOUT:-2s}" --latency -s "bench/wrk/$lua" "$base$path")
-    if grep -q 'Non-2xx' <<<"$out"; then
-        echo "$out" >&2
-        echo "$name: responses other than 2xx (see above)" >&2
-        exit 1
-    fi
-    rps[$name]=$(sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' <<<"$out")
-    printf '  %-28s %10.1f req/s   p50 %s  p99 %s\n' "$name" "${rps[$name]}" \
-        "$(awk '$1 == "50%" {print $2}' <<<"$out")" "$(awk '$1 == "99%" {print $2}' <<<"$out")"
-}
+declare -A rps  # run_wrk's figures (bench/server.sh)
 
 echo "== API (wrk)"
 # the single requests in ROUNDS interleaved passes (the machine is shared and noisy): each
@@ -129,29 +115,25 @@ run_pgbench sale_spread sale_spread.sql
 
 ratio() { "$venv/bin/python" -c "print(f'{100 * $1 / $2:.0f} %')"; }
 times() { "$venv/bin/python" -c "print(f'{$1 / $2:.1f}x')"; }
-# per_round NAME: NAME's cost against /health in each round, as "a-b" (lowest-highest)
+# per_round A B [SCALE]: SCALE x A's rate over B's in each round, as "a-b" (lowest-highest);
+# per_round health NAME is NAME's cost against /health
 per_round() {
     local values=()
-    for round in $(seq "$rounds"); do values+=("${rps[health#$round]}/${rps[$1#$round]}"); done
+    for round in $(seq "$rounds"); do values+=("${3:-1}*${rps[$1#$round]}/${rps[$2#$round]}"); done
     "$venv/bin/python" -c "import sys; r = sorted(eval(v) for v in sys.argv[1:]); print(f'rounds {r[0]:.1f}-{r[-1]:.1f}x')" "${values[@]}"
 }
 echo "== ratios (targets in brackets)"
 echo "  create product / pgbench INSERT            $(ratio "${rps[create_product]}" "${tps[insert_product]}")  [>= 20 %]"
 echo "  sale, hot row / pgbench UPDATE+INSERT      $(ratio "${rps[sale_hot]}" "${tps[sale_hot]}")  [>= 60 %]"
 echo "  sale, spread / pgbench UPDATE+INSERT       $(ratio "${rps[sale_spread]}" "${tps[sale_spread]}")"
-echo "  cost of a create vs GET /health            $(times "${rps[health]}" "${rps[create_product]}")  [<= 4x]  ($(per_round create_product))"
-echo "  cost of a hot sale vs GET /health          $(times "${rps[health]}" "${rps[sale_hot]}")  [<= 4x]  ($(per_round sale_hot))"
-echo "  cost of a spread sale vs GET /health       $(times "${rps[health]}" "${rps[sale_spread]}")  [<= 4x]  ($(per_round sale_spread))"
+echo "  cost of a create vs GET /health            $(times "${rps[health]}" "${rps[create_product]}")  [<= 4x]  ($(per_round health create_product))"
+echo "  cost of a hot sale vs GET /health          $(times "${rps[health]}" "${rps[sale_hot]}")  [<= 4x]  ($(per_round health sale_hot))"
+echo "  cost of a spread sale vs GET /health       $(times "${rps[health]}" "${rps[sale_spread]}")  [<= 4x]  ($(per_round health sale_spread))"
 if [ -n "${rps[batch_1000_sales]:-}" ]; then
     rows_per_s=$("$venv/bin/python" -c "print(round(${rps[batch_1000_sales]} * 1000))")
-    values=()
-    for round in $(seq "$rounds"); do
-        values+=("1000*${rps[batch_1000_sales#$round]}/${rps[sale_spread#$round]}")
-    done
-    per_round_batch=$("$venv/bin/python" -c "import sys; r = sorted(eval(v) for v in sys.argv[1:]); print(f'rounds {r[0]:.1f}-{r[-1]:.1f}x')" "${values[@]}")
     rows_4=$("$venv/bin/python" -c "print(round(${rps[batch_1000_sales_4_connections]} * 1000))")
     echo "  batch ledger rows/s ($batch_connections connections)        $rows_per_s  [>= 10000]"
-    echo "  batch rows/s vs single spread sales/s      $(times "$rows_per_s" "${rps[sale_spread]}")  [>= 20x]  ($per_round_batch)"
+    echo "  batch rows/s vs single spread sales/s      $(times "$rows_per_s" "${rps[sale_spread]}")  [>= 20x]  ($(per_round batch_1000_sales sale_spread 1000))"
     echo "  the same with 4 batch connections          $rows_4 rows/s, $(times "$rows_4" "${rps[sale_spread]}")"
 fi
 if [ -n "${import_seconds:-}" ]; then
