@@ -19,6 +19,13 @@ def assert_problem(response, status, *fields, slug=None):
     return body
 
 
+def post_ok(client, tenant, path, body, status=201):
+    """POST ``body`` as ``tenant``, asserting ``status``; the answer's JSON."""
+    response = client.post(path, json=body, headers=tenant.headers)
+    assert response.status_code == status, (path, response.json)
+    return response.json
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

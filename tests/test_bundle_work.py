@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from app.bundles import queries as bundles
 from app.extensions import db
 from tests.conftest import build_app
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, post_ok
 
 
 class CountingMap(dict):
@@ -69,12 +69,6 @@ def lookups(monkeypatch):
 
     monkeypatch.setattr(bundles, "component_map", counting)
     return maps
-
-
-def post_ok(client, tenant, path, body):
-    response = client.post(path, json=body, headers=tenant.headers)
-    assert response.status_code == 201, response.json
-    return response.json
 
 
 def new_product(client, tenant, **fields) -> int:

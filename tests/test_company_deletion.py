@@ -14,18 +14,13 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import LedgerEntry
-
-
-def post(client, tenant, path, body, status=201):
-    response = client.post(path, json=body, headers=tenant.headers)
-    assert response.status_code == status, response.json
-    return response.json
+from tests.helpers import post_ok
 
 
 def stock_a_company(client, tenant) -> None:
-    main = post(client, tenant, "/api/warehouses", {"name": "Main"})["id"]
-    spare = post(client, tenant, "/api/warehouses", {"name": "Spare"})["id"]
-    part = post(
+    main = post_ok(client, tenant, "/api/warehouses", {"name": "Main"})["id"]
+    spare = post_ok(client, tenant, "/api/warehouses", {"name": "Spare"})["id"]
+    part = post_ok(
         client,
         tenant,
         "/api/products",
@@ -37,7 +32,7 @@ def stock_a_company(client, tenant) -> None:
             "initial_quantity": 50,
         },
     )["id"]
-    kit = post(
+    kit = post_ok(
         client,
         tenant,
         "/api/products",
@@ -49,14 +44,14 @@ def stock_a_company(client, tenant) -> None:
         headers=tenant.headers,
     )
     assert response.status_code == 200, response.json
-    supplier = post(client, tenant, "/api/suppliers", {"name": "Supplier"})["id"]
-    post(
+    supplier = post_ok(client, tenant, "/api/suppliers", {"name": "Supplier"})["id"]
+    post_ok(
         client,
         tenant,
         f"/api/products/{part}/suppliers",
         {"supplier_id": supplier, "cost_price": "0.40"},
     )
-    post(
+    post_ok(
         client,
         tenant,
         "/api/stock/receipts",
@@ -68,10 +63,10 @@ def stock_a_company(client, tenant) -> None:
             "unit_cost": "0.40",
         },
     )
-    post(
+    post_ok(
         client, tenant, "/api/stock/sales", {"product_id": kit, "warehouse_id": main, "quantity": 1}
     )
-    order = post(
+    order = post_ok(
         client,
         tenant,
         "/api/purchase-orders",
@@ -81,14 +76,14 @@ def stock_a_company(client, tenant) -> None:
             "lines": [{"product_id": part, "quantity": 4}],
         },
     )["id"]
-    post(client, tenant, f"/api/purchase-orders/{order}/submit", None, status=200)
-    post(
+    post_ok(client, tenant, f"/api/purchase-orders/{order}/submit", None, status=200)
+    post_ok(
         client,
         tenant,
         f"/api/purchase-orders/{order}/receipts",
         {"lines": [{"product_id": part, "quantity": 4}]},
     )
-    post(
+    post_ok(
         client,
         tenant,
         "/api/stock/batch",
