@@ -658,6 +658,28 @@ def test_acknowledging_with_the_default_snooze_hides_the_row_until_tomorrow(tab,
     )
 
 
+def test_a_dialog_closed_and_opened_again_at_once_still_acknowledges(tab, selling, client):
+    # A dialog's close event comes in a later task than its close(): Escape and Enter
+    # pressed quickly open the dialog again before it, and it must not forget the alert
+    tenant, product_id, warehouse_id = selling
+    page = tab.page
+    sign_in(page, tenant.api_key)
+    acknowledge = "#rows button[data-action='acknowledge']"
+    page.click(acknowledge)
+    page.evaluate(
+        "selector => { document.getElementById('ack-cancel').click();"
+        " document.querySelector(selector).click(); }",
+        acknowledge,
+    )
+    assert page.is_visible("#ack-dialog")
+    page.click("#ack-submit")
+    page.wait_for_selector("#empty:not([hidden])", timeout=TIMEOUT_MS)
+    (ack,) = api_get(
+        client, tenant.api_key, f"/api/companies/{tenant.id}/alerts/low-stock/acknowledgements"
+    )
+    assert (ack["product_id"], ack["warehouse_id"]) == (product_id, warehouse_id)
+
+
 def test_the_new_column_selection_and_dialog_fit_375px(browser, live_server, demo):  # noqa: F811
     _, key = demo
     phone = open_page(browser, live_server.url, viewport={"width": 375, "height": 812})

@@ -1017,7 +1017,9 @@
       $("ack-dialog").close();
     });
     $("ack-dialog").addEventListener("close", function () {
-      state.ackAlert = null;
+      // the close event comes a task after close(): a dialog opened again meanwhile
+      // (Escape then Enter, quickly) is about its new alert, which stays
+      if (!$("ack-dialog").open) state.ackAlert = null;
     });
     $("filters").addEventListener("submit", function (event) {
       event.preventDefault();
