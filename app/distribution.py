@@ -111,7 +111,7 @@ def distribute(engine: sa.Engine, metadata: sa.MetaData, shard_count: int | None
     if engine.dialect.name != "postgresql":
         raise DistributionError(f"not a Citus coordinator: {engine.dialect.name}")
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        if not connection.scalar(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'citus'")):
+        if not connection.scalar(sa.text(_IS_CITUS)):
             raise DistributionError(
                 "not a Citus coordinator: the citus extension is not installed in this database"
             )
