@@ -6,8 +6,8 @@ gunicorn with the project's config, for bench/bare_floor.sh:
 
 - ``GET /health``: a fixed JSON body;
 - ``POST /api/products``: ``json.loads`` of the body, the app's own prepared INSERT
-  (``app.products.service.CREATE``, autocommit, one connection per thread), and
-  ``json.dumps`` of the row it returns, 201.
+  (``app.products.service.CREATE``, autocommit, one connection per thread), and the
+  row it returns written as the app writes it (``app.schemas.plain_json``), 201.
 
 What it shows is how far the chosen stack is from a target, not a server to run:
 ``COMPANY_ID`` names the company every product goes to. Never deploy it.
@@ -15,8 +15,6 @@ What it shows is how far the chosen stack is from a target, not a server to run:
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import json
 import os
 import threading
@@ -24,6 +22,7 @@ import threading
 import psycopg2
 
 from app.products.service import CREATE, CREATED_COLUMNS
+from app.schemas import plain_json
 
 COMPANY_ID = int(os.environ["COMPANY_ID"])
 DSN = os.environ["DATABASE_URL"].replace("postgresql+psycopg2://", "postgresql://")
@@ -39,14 +38,6 @@ def _cursor():
         cursor.execute(CREATE.prepare)
         _local.cursor = cursor
     return cursor
-
-
-def _default(value):
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    raise TypeError(type(value))
 
 
 def app(environ, start_response):
@@ -71,7 +62,7 @@ def app(environ, start_response):
             },
         )
         row = dict(zip(CREATED_COLUMNS, cursor.fetchone(), strict=True))
-        body, status = json.dumps(row, default=_default).encode(), "201 Created"
+        body, status = plain_json(row).encode(), "201 Created"
     else:
         body, status = b"{}", "404 Not Found"
     start_response(
