@@ -21,14 +21,13 @@ set -a
 . "$work/env"
 set +a
 app_base=$base
-bare_port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+bare_port=$(free_port)
 bare_base="http://127.0.0.1:$bare_port"
 GUNICORN_BIND="127.0.0.1:$bare_port" COMPANY_ID=$COMPANY_ID \
     "$venv/bin/gunicorn" -c "$work/gunicorn.py" bench.bare_create:app >"$work/bare.log" 2>&1 &
 bare=$!
 trap 'kill "$bare" 2>/dev/null || true; _bench_server_cleanup' EXIT
-for _ in $(seq 100); do curl -sf "$bare_base/health" >/dev/null && break; sleep 0.2; done
-curl -sf "$bare_base/health" >/dev/null || { tail -n 30 "$work/bare.log" >&2; exit 1; }
+wait_healthy "$bare_base" "$work/bare.log"
 
 declare -A rps
 for round in $(seq "$rounds"); do

@@ -3,13 +3,29 @@
 # database dropped when the script exits.
 #   bench_server PREFIX    # needs $venv; sets db, work, port, base, server
 #   run_wrk NAME PATH LUA [BODY_FILE]   # needs $base, $seconds, $connections, `declare -A rps`
+#   free_port; wait_healthy BASE LOG    # for a second server beside it (bare_floor.sh)
 # BENCH_PORT (default: a free port); KEEP_DB=1 keeps the database.
+
+# free_port: a TCP port on the loopback that is free now
+free_port() {
+    "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_healthy BASE LOG: wait (up to 20 s) until BASE/health answers; else LOG's tail, exit 1
+wait_healthy() {
+    for _ in $(seq 100); do
+        curl -sf "$1/health" >/dev/null && return 0
+        sleep 0.2
+    done
+    tail -n 30 "$2" >&2
+    exit 1
+}
+
 bench_server() {
     export PGHOST=${PGHOST:-127.0.0.1} PGUSER=${PGUSER:-postgres}
     db="stockflow_$1_$$"
     work=$(mktemp -d)
-    local free_port='import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-    port=${BENCH_PORT:-$("$venv/bin/python" -c "$free_port")}
+    port=${BENCH_PORT:-$(free_port)}
     base="http://127.0.0.1:$port"
     server=""
     trap _bench_server_cleanup EXIT
@@ -22,11 +38,7 @@ bench_server() {
     GUNICORN_BIND="127.0.0.1:$port" "$venv/bin/gunicorn" -c "$work/gunicorn.py" wsgi:app \
         >"$work/gunicorn.log" 2>&1 &
     server=$!
-    for _ in $(seq 100); do
-        curl -sf "$base/health" >/dev/null && break
-        sleep 0.2
-    done
-    curl -sf "$base/health" >/dev/null || { tail -n 30 "$work/gunicorn.log" >&2; exit 1; }
+    wait_healthy "$base" "$work/gunicorn.log"
 }
 
 _bench_server_cleanup() {
